@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { authenticate } from './auth/authenticate';
+import { Principal } from './auth/principal';
+import type { TokenVerifier } from './auth/tokenVerifier';
+import { errorMiddleware, sendJson } from './errors';
+import { handlers } from './handlers';
+import type { Services } from './handlers/types';
+import type { Contract, Route } from './http/contract';
+import { readJsonBody } from './http/jsonBody';
+
+export interface AppDeps extends Services {
+  contract: Contract;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+}
+
+/** Health probes and other unsecured operations run as nobody: no orgs, no scopes. */
+const ANONYMOUS = new Principal('', new Set(), new Set());
+type UntypedHandler = (
+  input: unknown,
+  services: Services,
+) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function createApp({ contract, verifyToken, logger, ...services }: AppDeps): Koa {
+  const routeOf = (ctx: Koa.Context): Route | undefined => ctx.state.route;
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true; // errors are logged by errorMiddleware, once, with the request id
+
+  app.use(async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.set('x-request-id', ctx.state.requestId);
+    await next();
+  });
+  app.use(errorMiddleware(logger, (ctx, status) => routeOf(ctx)?.stringBodyStatuses.has(status) ?? false));
+
+  // The request pipeline, in the order the spec implies: route, authenticate, authorise the
+  // scope, read the body, validate, then run the operation's handler.
+  app.use(async (ctx) => {
+    const { route, params } = contract.match(ctx.method, ctx.path);
+    ctx.state.route = route;
+    const principal = route.secured ? await authenticate(ctx.headers, verifyToken) : ANONYMOUS;
+    if (route.requiredScope) principal.assertScope(route.requiredScope);
+    const body = route.acceptsJsonBody ? await readJsonBody(ctx, services.config.bodyLimitBytes) : undefined;
+    const request = contract.validate(route, { params, query: ctx.query, headers: ctx.headers, body });
+    // The contract validated the input against this operation's schemas, which the handler's types mirror.
+    const handler = handlers[route.operationId] as unknown as UntypedHandler;
+    const reply = await handler({ ...request, headers: ctx.headers, principal }, services);
+    for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
+    sendJson(ctx, reply.status, reply.body);
+  });
+  return app;
+}

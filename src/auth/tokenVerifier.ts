@@ -1,0 +1,68 @@
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import type { AuthConfig } from '../config';
+import { ApiError } from '../errors';
+import { loadOrCreateDevSecret } from './devSecret';
+
+export type TokenVerifier = (token: string) => Promise<JWTPayload>;
+
+/** Allowed clock difference between the token issuer and this server. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** Symmetric and asymmetric algorithms are never mixed, which rules out algorithm confusion. */
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256'];
+
+export class TokenRejected extends Error {}
+
+export async function createTokenVerifier(auth: AuthConfig): Promise<TokenVerifier> {
+  const options: JWTVerifyOptions = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    requiredClaims: ['exp'],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+  };
+  let verify: (token: string) => Promise<{ payload: JWTPayload }>;
+  switch (auth.mode) {
+    case 'secret':
+    case 'dev': {
+      const secret = new TextEncoder().encode(
+        auth.mode === 'secret' ? auth.secret : loadOrCreateDevSecret(auth.secretFile),
+      );
+      verify = (token) => jwtVerify(token, secret, { ...options, algorithms: ['HS256'] });
+      break;
+    }
+    case 'jwks-file': {
+      const keys = createLocalJWKSet(JSON.parse(await readFile(auth.jwksFile, 'utf8')));
+      verify = (token) => jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC_ALGORITHMS });
+      break;
+    }
+    case 'jwks-url': {
+      // jose caches the key set and refetches it (rate-limited) when a token names an unknown kid.
+      const keys = createRemoteJWKSet(auth.jwksUrl, { cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
+      verify = (token) => jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC_ALGORITHMS });
+      break;
+    }
+  }
+  return async (token) => {
+    try {
+      return (await verify(token)).payload;
+    } catch (error) {
+      // A key set we cannot fetch is our outage, not the client's bad token.
+      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+        throw new ApiError(503, 'service_unavailable', 'token keys are unavailable; retry later', undefined, {
+          'Retry-After': '5',
+        });
+      }
+      throw new TokenRejected(describeJoseError(error));
+    }
+  };
+}
+
+function describeJoseError(error: errors.JOSEError): string {
+  if (error instanceof errors.JWTExpired) return 'token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `token claim "${error.claim}" is invalid: ${error.reason}`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature does not verify';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm is not accepted';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'token is signed with an unknown key';
+  if (error instanceof errors.JOSENotSupported) return 'token algorithm is not supported';
+  return 'token is malformed';
+}

@@ -1,0 +1,102 @@
+import path from 'node:path';
+
+/** Where events are kept: the embedded SQLite file, or a PostgreSQL server. */
+export type DatabaseConfig =
+  | { client: 'sqlite'; filename: string }
+  | { client: 'postgres'; connectionString: string };
+
+/** How bearer tokens are verified. `dev` signs and verifies with a generated local secret. */
+export type AuthConfig = {
+  issuer?: string;
+  audience?: string;
+} & (
+  | { mode: 'secret'; secret: string }
+  | { mode: 'jwks-file'; jwksFile: string }
+  | { mode: 'jwks-url'; jwksUrl: URL }
+  | { mode: 'dev'; secretFile: string }
+);
+
+export interface Config {
+  port: number;
+  host: string;
+  database: DatabaseConfig;
+  auth: AuthConfig;
+  logLevel: string;
+  /** Largest accepted request body, in bytes; larger bodies get 413 without being buffered. */
+  bodyLimitBytes: number;
+  /** Connection and pool-acquire timeout: a request fails with 503 after this rather than hang. */
+  dbTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The only reader of the environment. Throws ConfigError naming the variable on a bad value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = env.DATA_DIR || 'data';
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    database: parseDatabaseUrl(env.DATABASE_URL || `sqlite:${path.join(dataDir, 'audit.db')}`),
+    auth: authConfig(env, dataDir),
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1, 64 * 1024 * 1024),
+    dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
+  };
+}
+
+export function parseDatabaseUrl(url: string): DatabaseConfig {
+  if (url.startsWith('sqlite:')) {
+    const filename = url.slice('sqlite:'.length);
+    if (!filename) throw new ConfigError('DATABASE_URL: sqlite: needs a file path, e.g. sqlite:data/audit.db');
+    return { client: 'sqlite', filename };
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      throw new ConfigError('DATABASE_URL: not a valid postgres:// URL');
+    }
+    return { client: 'postgres', connectionString: url };
+  }
+  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.slice(0, 40)}"`);
+}
+
+function authConfig(env: NodeJS.ProcessEnv, dataDir: string): AuthConfig {
+  const claims = { issuer: env.AUTH_ISSUER || undefined, audience: env.AUTH_AUDIENCE || undefined };
+  const sources = ['AUTH_JWT_SECRET', 'AUTH_JWKS_FILE', 'AUTH_JWKS_URL'].filter((name) => env[name]);
+  if (sources.length > 1) throw new ConfigError(`set only one of ${sources.join(', ')}`);
+  if (env.AUTH_JWT_SECRET) {
+    // HS256 keys shorter than the hash output are brute-forceable.
+    if (Buffer.byteLength(env.AUTH_JWT_SECRET) < 32) throw new ConfigError('AUTH_JWT_SECRET must be at least 32 bytes');
+    return { ...claims, mode: 'secret', secret: env.AUTH_JWT_SECRET };
+  }
+  if (env.AUTH_JWKS_FILE) return { ...claims, mode: 'jwks-file', jwksFile: env.AUTH_JWKS_FILE };
+  if (env.AUTH_JWKS_URL) {
+    let url: URL;
+    try {
+      url = new URL(env.AUTH_JWKS_URL);
+    } catch {
+      throw new ConfigError(`AUTH_JWKS_URL is not a URL: "${env.AUTH_JWKS_URL}"`);
+    }
+    return { ...claims, mode: 'jwks-url', jwksUrl: url };
+  }
+  return { ...claims, mode: 'dev', secretFile: path.join(dataDir, 'dev-jwt-secret') };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf(env: NodeJS.ProcessEnv, name: string, fallback: string, allowed: string[]): string {
+  const raw = env[name] || fallback;
+  if (!allowed.includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw;
+}

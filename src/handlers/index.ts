@@ -1,0 +1,12 @@
+import type { OperationId } from '../http/contract';
+import { createAuditEvent } from './createAuditEvent';
+import { getLiveness } from './getLiveness';
+import { getReadiness } from './getReadiness';
+import type { Handler } from './types';
+
+/** One handler per spec operation: an operation without a handler does not compile. */
+export const handlers: { [Op in OperationId]: Handler<Op> } = {
+  createAuditEvent,
+  getLiveness,
+  getReadiness,
+};

@@ -1,0 +1,49 @@
+import pino from 'pino';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createService } from './service';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`configuration error: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+const logger = pino({ level: config.logLevel });
+if (config.auth.mode === 'dev') {
+  logger.warn(
+    `DEV MODE: no AUTH_* variable is set, so tokens are verified with the local secret in ${config.auth.secretFile}. ` +
+      'Mint one with `npm run token -- --client ID --org ORG`. Set AUTH_JWT_SECRET, AUTH_JWKS_FILE or AUTH_JWKS_URL in production.',
+  );
+}
+
+const service = await createService(config, logger);
+const url = await service.listen();
+logger.info({ url, database: config.database.client }, `audit service listening on ${url}`);
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    // A hung request must not keep the process alive forever.
+    const deadline = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, 10_000);
+    deadline.unref();
+    try {
+      await service.close();
+      logger.info('shut down cleanly');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  });
+}

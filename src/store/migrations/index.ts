@@ -1,0 +1,17 @@
+import type { Knex } from 'knex';
+import * as createAuditEvents from './20261125000000_create_audit_events';
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** Every migration, oldest first. Listed statically so they run the same from src, tests and the knex CLI. */
+const migrations: Migration[] = [{ name: '20261125000000_create_audit_events', ...createAuditEvents }];
+
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => migrations,
+  getMigrationName: (migration) => migration.name,
+  getMigration: async (migration) => migration,
+};
