@@ -45,10 +45,15 @@ export function knexConfig(database: DatabaseConfig, { timeoutMs }: DatabaseOpti
 }
 
 export function createKnex(database: DatabaseConfig, options?: DatabaseOptions): Knex {
+  createDatabaseFolder(database);
+  return knex(knexConfig(database, options));
+}
+
+/** SQLite creates its file but not the folder: `npm start` on a fresh clone needs data/. */
+export function createDatabaseFolder(database: DatabaseConfig): void {
   if (database.client === 'sqlite' && database.filename !== ':memory:') {
     mkdirSync(path.dirname(path.resolve(database.filename)), { recursive: true });
   }
-  return knex(knexConfig(database, options));
 }
 
 export function isPostgres(db: Knex): boolean {
