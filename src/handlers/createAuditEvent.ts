@@ -1,7 +1,9 @@
 import type { Handler } from './types';
+import { writeEvents } from './writeEvents';
 
-export const createAuditEvent: Handler<'createAuditEvent'> = async ({ body, principal }, { store }) => {
+export const createAuditEvent: Handler<'createAuditEvent'> = async ({ body, headers, principal }, { writer }) => {
   principal.assertCovers(body.imsOrgId);
-  const [event] = await store.append([body]);
-  return { status: 201, body: event.id, headers: { Location: `/audits/${event.id}` } };
+  const key = headers['idempotency-key'] as string | undefined;
+  const { ids, headers: replyHeaders } = await writeEvents(writer, 'createAuditEvent', [body], principal, key);
+  return { status: 201, body: ids[0], headers: { Location: `/audits/${ids[0]}`, ...replyHeaders } };
 };

@@ -3,10 +3,13 @@ import type { Principal } from '../auth/principal';
 import type { Config } from '../config';
 import type { OperationId } from '../http/contract';
 import type { AuditStore } from '../store/auditStore';
+import type { EventWriter } from '../store/eventWriter';
 
 /** What handlers may use; they never see knex or Koa. */
 export interface Services {
   store: AuditStore;
+  /** The only way handlers write events: group commit with backpressure. */
+  writer: EventWriter;
   config: Config;
 }
 
