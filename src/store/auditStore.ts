@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from './ids';
 import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant, parseInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';

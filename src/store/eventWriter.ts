@@ -61,6 +61,10 @@ export class EventWriter {
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
+      // Let requests that are already arriving (their I/O callbacks are queued) join this
+      // group. With SQLite the commit blocks the event loop, so without this yield every
+      // group would hold only the requests that happened to be queued before it started.
+      await new Promise((resolve) => setImmediate(resolve));
       const group = this.takeGroup();
       try {
         const outcomes = await this.store.commit(group.map((p) => p.request));
