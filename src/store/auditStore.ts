@@ -3,7 +3,7 @@ import { uuidv7 } from './ids';
 import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant, parseInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
-import { type ChainHead, type CommitSql, type EventRow, inSqliteTransaction, type KeyRow, postgresCommitSql } from './commitSql';
+import { type ChainHead, type CommitSql, type EventRow, inPostgresTransaction, inSqliteTransaction, type KeyRow } from './commitSql';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
 
@@ -79,7 +79,7 @@ export class AuditStore {
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
     const work = (sql: CommitSql) => this.commitWith(sql, requests);
     return translateErrors(() =>
-      this.postgres ? this.db.transaction((trx) => work(postgresCommitSql(trx))) : inSqliteTransaction(this.db, work),
+      (this.postgres ? inPostgresTransaction : inSqliteTransaction)(this.db, work),
     );
   }
 

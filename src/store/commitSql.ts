@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Knex } from 'knex';
+import type pg from 'pg';
 import { GENESIS_HASH } from './chain';
 
 /** A row of audit_events, as both databases store it. */
@@ -33,9 +34,9 @@ export interface ChainHead {
 
 /**
  * The statements of one group commit, run inside its transaction. AuditStore.commit holds
- * the logic; this is only its SQL, once per database: PostgreSQL through knex, SQLite
- * through the driver with cached prepared statements, because knex builds and prepares
- * every statement anew, which cost SQLite more than the commit's fsync (see npm run bench).
+ * the logic; this is only its SQL, once per database, through the driver with statements
+ * prepared once per connection: knex builds and prepares every statement anew, which cost
+ * more than the commit itself (see npm run bench). Everything else in the store uses knex.
  */
 export interface CommitSql {
   /** Unexpired keys among the pairs; expired ones are deleted so they can be claimed again. */
@@ -50,34 +51,74 @@ export interface CommitSql {
   insertKeys(rows: KeyRow[]): Promise<void>;
 }
 
-// Rows per INSERT statement: 12 bound values each stays far below PostgreSQL's parameter limit.
-const INSERT_CHUNK = 500;
+/**
+ * PostgreSQL: each statement takes whole columns as arrays (unnest), so its text is the
+ * same for any group size and is prepared once per connection (named statements).
+ */
+const POSTGRES = {
+  deleteExpiredKeys: `DELETE FROM idempotency_keys WHERE (client_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+    AND expires_at <= $3`,
+  selectKeys: 'SELECT * FROM idempotency_keys WHERE (client_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+  // Creates missing heads and locks every one (DO UPDATE locks the row) in one round trip;
+  // the orgs arrive sorted, so two writers never wait on each other in a cycle.
+  lockHeads: `INSERT INTO audit_chain_heads (ims_org_id, seq, hash) SELECT org, 0, $2 FROM unnest($1::text[]) AS org
+    ON CONFLICT (ims_org_id) DO UPDATE SET seq = audit_chain_heads.seq RETURNING ims_org_id, seq, hash`,
+  insertEvents: `INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier,
+      occurred_at, received_at, tags, hash)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+      $9::bigint[], $10::bigint[], $11::jsonb[], $12::text[])`,
+  saveHeads: `UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
+    FROM unnest($1::text[], $2::bigint[], $3::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
+  insertKeys: `INSERT INTO idempotency_keys (client_id, key, request_hash, event_ids, expires_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`,
+};
 
-export function postgresCommitSql(trx: Knex.Transaction): CommitSql {
-  return {
-    async liveKeys(pairs, now) {
-      await trx('idempotency_keys').whereIn(['client_id', 'key'], pairs).where('expires_at', '<=', now).delete();
-      return trx('idempotency_keys').whereIn(['client_id', 'key'], pairs);
-    },
-    async lockHeads(orgs) {
-      await trx('audit_chain_heads')
-        .insert(orgs.map((org) => ({ ims_org_id: org, seq: 0, hash: GENESIS_HASH })))
-        .onConflict('ims_org_id')
-        .ignore();
-      // Locked in org order, so two writers never wait on each other in a cycle.
-      const rows = await trx('audit_chain_heads').whereIn('ims_org_id', orgs).orderBy('ims_org_id').forUpdate();
-      return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
-    },
-    async insertEvents(rows) {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK));
-    },
-    async saveHeads(heads) {
-      for (const [org, head] of heads) await trx('audit_chain_heads').where({ ims_org_id: org }).update(head);
-    },
-    async insertKeys(rows) {
-      await trx('idempotency_keys').insert(rows);
-    },
-  };
+const EVENT_COLUMNS = [
+  'id', 'ims_org_id', 'seq', 'action', 'source', 'service_id', 'resource_id', 'user_identifier',
+  'occurred_at', 'received_at', 'tags', 'hash',
+] as const;
+const KEY_COLUMNS = ['client_id', 'key', 'request_hash', 'event_ids', 'expires_at'] as const;
+
+/** Runs `work` in a transaction on one pooled PostgreSQL connection. */
+export async function inPostgresTransaction<T>(db: Knex, work: (sql: CommitSql) => Promise<T>): Promise<T> {
+  const connection: pg.PoolClient = await db.client.acquireConnection();
+  const run = async (name: keyof typeof POSTGRES, values: unknown[]) =>
+    (await connection.query({ name: `audit_${name}`, text: POSTGRES[name], values })).rows;
+  try {
+    await connection.query('BEGIN');
+    try {
+      const result = await work({
+        async liveKeys(pairs, now) {
+          const columns = [pairs.map((pair) => pair[0]), pairs.map((pair) => pair[1])];
+          await run('deleteExpiredKeys', [...columns, now]);
+          return run('selectKeys', columns);
+        },
+        async lockHeads(orgs) {
+          const rows = await run('lockHeads', [orgs, GENESIS_HASH]);
+          return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
+        },
+        async insertEvents(rows) {
+          const value = (row: EventRow, column: (typeof EVENT_COLUMNS)[number]) =>
+            column === 'tags' && row.tags !== null ? JSON.stringify(row.tags) : row[column];
+          await run('insertEvents', EVENT_COLUMNS.map((column) => rows.map((row) => value(row, column))));
+        },
+        async saveHeads(heads) {
+          const entries = [...heads];
+          await run('saveHeads', [entries.map(([org]) => org), entries.map(([, h]) => h.seq), entries.map(([, h]) => h.hash)]);
+        },
+        async insertKeys(rows) {
+          await run('insertKeys', KEY_COLUMNS.map((column) => rows.map((row) => row[column])));
+        },
+      });
+      await connection.query('COMMIT');
+      return result;
+    } catch (error) {
+      await connection.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
 }
 
 const sqliteStatementsByConnection = new WeakMap<Database, ReturnType<typeof prepareSqlite>>();
