@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
+import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
+import { createLogger } from './logger';
+import { Metrics } from './metrics';
 import { AuditStore } from './store/auditStore';
 import { createKnex } from './store/db';
 
@@ -20,12 +23,17 @@ export interface Service {
 }
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
-export async function createService(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<Service> {
+export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }));
   try {
     await store.migrate();
-    const [contract, verifyToken] = await Promise.all([Contract.load(), createTokenVerifier(config.auth)]);
-    const app = createApp({ contract, verifyToken, logger, store, config });
+    const [contract, verifyToken, docs] = await Promise.all([
+      Contract.load(),
+      createTokenVerifier(config.auth),
+      DocsSite.load(),
+    ]);
+    const metrics = new Metrics(store);
+    const app = createApp({ contract, verifyToken, logger, store, config, metrics, docs });
     const service: Service = {
       app,
       store,

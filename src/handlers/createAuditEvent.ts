@@ -1,7 +1,9 @@
 import type { Handler } from './types';
 
-export const createAuditEvent: Handler<'createAuditEvent'> = async ({ body, principal }, { store }) => {
+export const createAuditEvent: Handler<'createAuditEvent'> = async ({ body, principal }, { store, metrics }) => {
   principal.assertCovers(body.imsOrgId);
-  const [event] = await store.append([body]);
+  const stored = await store.append([body]);
+  metrics.recordAccepted(stored.length);
+  const [event] = stored;
   return { status: 201, body: event.id, headers: { Location: `/audits/${event.id}` } };
 };

@@ -1,12 +1,22 @@
 import type { OperationId } from '../http/contract';
 import { createAuditEvent } from './createAuditEvent';
+import { getDocs } from './getDocs';
+import { getDocsAsset } from './getDocsAsset';
 import { getLiveness } from './getLiveness';
+import { getMetrics } from './getMetrics';
+import { getOpenApiJson } from './getOpenApiJson';
+import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import type { Handler } from './types';
 
 /** One handler per spec operation: an operation without a handler does not compile. */
 export const handlers: { [Op in OperationId]: Handler<Op> } = {
   createAuditEvent,
+  getDocs,
+  getDocsAsset,
   getLiveness,
+  getMetrics,
+  getOpenApiJson,
+  getOpenApiYaml,
   getReadiness,
 };

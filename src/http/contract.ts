@@ -55,12 +55,16 @@ const KNOWN_SECURITY_SCHEMES = new Set(['IMSClientId', 'ImsBearerToken']);
  */
 export class Contract {
   private constructor(
+    /** The spec file's text, exactly as read (served as GET /openapi.yaml). */
+    readonly source: string,
+    /** The parsed spec, never modified (served as GET /openapi.json). */
     readonly document: Record<string, unknown>,
     readonly routes: Route[],
   ) {}
 
   static async load(specPath = SPEC_PATH): Promise<Contract> {
-    const document = parseYaml(await readFile(specPath, 'utf8'));
+    const source = await readFile(specPath, 'utf8');
+    const document = parseYaml(source);
     const backend = new OpenAPIBackend({
       definition: structuredClone(document),
       strict: true,
@@ -72,7 +76,7 @@ export class Contract {
     const routes = backend.router.getOperations().map((operation) => toRoute(backend, operation));
     // Literal paths win over templates (/audits/export before /audits/{id}).
     routes.sort((a, b) => a.paramNames.length - b.paramNames.length);
-    return new Contract(document, routes);
+    return new Contract(source, document, routes);
   }
 
   /** The route for a request, or 404 (unknown path) / 405 (known path, other method). */

@@ -24,6 +24,14 @@ interface EventRow {
   hash: string;
 }
 
+/** Occupancy of the database connection pool. */
+export interface PoolStats {
+  used: number;
+  free: number;
+  /** Queries waiting for a connection. */
+  pendingAcquires: number;
+}
+
 interface ChainHead {
   seq: number;
   hash: string;
@@ -51,6 +59,23 @@ export class AuditStore {
   /** Answers when the database answers a trivial query. */
   async ping(): Promise<void> {
     await translateErrors(() => this.db.raw('select 1'));
+  }
+
+  poolStats(): PoolStats {
+    // knex drops its pool on destroy(); a scrape after close() reads an empty pool.
+    const pool = this.db.client.pool as
+      | { numUsed(): number; numFree(): number; numPendingAcquires(): number }
+      | undefined;
+    if (!pool) return { used: 0, free: 0, pendingAcquires: 0 };
+    return { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() };
+  }
+
+  /**
+   * Events accepted but not yet written. Each append is its own transaction, so nothing
+   * waits today; a group-commit writer reports the length of its queue here.
+   */
+  writeQueueDepth(): number {
+    return 0;
   }
 
   /**
