@@ -14,6 +14,18 @@ const event: AuditEvent = {
   userIdentifier: 'jane.doe@example.com',
 };
 
+/** The README's example, which must keep compiling. */
+export async function readmeExample(): Promise<string | undefined> {
+  const audit = createAuditClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: 'my-app', token: process.env.AUDIT_TOKEN! });
+  const { data: id, error } = await audit.POST('/audits', {
+    body: { source: 'billing', service: { serviceId: 'SKMS-1234' }, resource: { resourceId: 'invoice/7' }, action: 'update',
+            imsOrgId: 'ACME@AdobeOrg', timestamp: new Date().toISOString(), userIdentifier: 'jane.doe@example.com' },
+  });
+  const refusal: string | { reason: string; message: string } | undefined = error;
+  void refusal;
+  return id;
+}
+
 export async function typeErrorsTheClientCatches(): Promise<void> {
   // A correct call compiles, and its data is the id.
   const { data } = await client.POST('/audits', { body: event });
