@@ -19,8 +19,64 @@ export interface paths {
          *     named by `imsOrgId`, which the token's `orgs` claim must cover, and
          *     answers `201` with the new event's id only once the event is
          *     committed to the database. The token needs scope `audit.write`.
+         *
+         *     Send an `Idempotency-Key` to make retries safe: a retry with the same
+         *     key and body answers the original `201` and id again (with
+         *     `Idempotent-Replayed: true`) and stores nothing.
          */
         post: operations["createAuditEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post up to 1000 audit events at once
+         * @description Stores 1 to 1000 audit events in one transaction, all or nothing, and
+         *     answers `201` with their ids in input order once they are committed.
+         *     The body may be at most 1 MiB (by default). If any item is invalid the
+         *     answer is `400` naming each failing index and field; if any item's
+         *     `imsOrgId` is not covered by the token the answer is `403`. Either
+         *     way nothing is stored. The token needs scope `audit.write`.
+         *     `Idempotency-Key` works as on `POST /audits`.
+         */
+        post: operations["createAuditEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify a tenant's hash chain
+         * @description Recomputes the tenant's hash chain from the stored events, in `seq`
+         *     order, and checks it against the chain head. It detects an edited
+         *     field, a deleted event (in the middle or at the tail), an inserted
+         *     event and a reordering, and names the first bad position. Record the
+         *     answer's `headSeq` and `headHash` outside this service to be able to
+         *     prove later that the chain up to there was not rewritten. The token
+         *     needs scope `audit.read` and must cover the org.
+         */
+        get: operations["verifyAuditChain"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -193,48 +249,50 @@ export interface components {
     schemas: {
         /** @description An audit event as a client posts it. Unknown fields are rejected, never dropped. */
         AuditEvent: {
-            /**
-             * @description Capture the CRUD operations performed on a stream
-             * @example update
-             */
-            action: string;
-            /**
-             * @description ImsOrgId, the tenant the event belongs to.
-             * @example ACME@AdobeOrg
-             */
-            imsOrgId: string;
+            action: components["schemas"]["Action"];
+            imsOrgId: components["schemas"]["ImsOrgId"];
             resource: components["schemas"]["Resource"];
             service: components["schemas"]["Service"];
+            source: components["schemas"]["Source"];
+            tags?: components["schemas"]["Tags"];
+            timestamp: components["schemas"]["Timestamp"];
+            userIdentifier: components["schemas"]["UserIdentifier"];
+        };
+        /** @description 1 to 1000 audit events, stored all or nothing. */
+        AuditEventBatch: components["schemas"]["AuditEvent"][];
+        BatchCreated: {
+            /** @description The stored events' ids, in input order. */
+            ids: string[];
+        };
+        ChainVerification: {
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /** @description Whether every stored event hashes to its recorded hash, the seqs run 1..headSeq without gaps, and the last event is the head. */
+            verified: boolean;
             /**
-             * @description Specifies the source of event, Example- azure,marketingcloud,creativecloud,etc
-             * @example marketingcloud
+             * @description How many events were checked.
+             * @example 42
              */
-            source: string;
+            count: number;
             /**
-             * @description Additional and optional metadata for the audit record: at most 64
-             *     entries, keys of 1 to 128 characters, string values of at most 1024
-             *     characters, kept exactly as sent.
-             * @example {
-             *       "region": "eu-west-1"
-             *     }
+             * @description The seq of the tenant's latest event according to the chain head (0 for an empty chain).
+             * @example 42
              */
-            tags?: {
-                [key: string]: string;
-            };
+            headSeq: number;
             /**
-             * Format: date-time
-             * @description Time at which the event occured, as an RFC 3339 date-time with a
-             *     time zone, Example 2017-10-31T00:02:04.232Z. It must be a real
-             *     instant. It is stored normalised to UTC with millisecond precision
-             *     (digits beyond milliseconds are truncated).
-             * @example 2017-10-31T00:02:04.232Z
+             * @description The hash of that event (64 zeros for an empty chain). Record it elsewhere to anchor the chain.
+             * @example 9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
              */
-            timestamp: string;
+            headHash: string;
             /**
-             * @description Detail about user of the service
-             * @example jane.doe@example.com
+             * @description The seq of the first bad position, when not verified.
+             * @example 17
              */
-            userIdentifier: string;
+            brokenAt?: number;
+            /**
+             * @description What is wrong at `brokenAt`, when not verified.
+             * @example event 17 does not match its hash: it was edited, or events before it were
+             */
+            reason?: string;
         };
         /**
          * @description An audit event as stored: every field exactly as posted (the timestamp
@@ -265,15 +323,55 @@ export interface components {
              * @example 9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
              */
             hash: string;
-            action: components["schemas"]["AuditEvent"]["action"];
-            imsOrgId: components["schemas"]["AuditEvent"]["imsOrgId"];
-            resource: components["schemas"]["AuditEvent"]["resource"];
-            service: components["schemas"]["AuditEvent"]["service"];
-            source: components["schemas"]["AuditEvent"]["source"];
-            tags?: components["schemas"]["AuditEvent"]["tags"];
-            timestamp: components["schemas"]["AuditEvent"]["timestamp"];
-            userIdentifier: components["schemas"]["AuditEvent"]["userIdentifier"];
+            action: components["schemas"]["Action"];
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            resource: components["schemas"]["Resource"];
+            service: components["schemas"]["Service"];
+            source: components["schemas"]["Source"];
+            tags?: components["schemas"]["Tags"];
+            timestamp: components["schemas"]["Timestamp"];
+            userIdentifier: components["schemas"]["UserIdentifier"];
         };
+        /**
+         * @description Capture the CRUD operations performed on a stream
+         * @example update
+         */
+        Action: string;
+        /**
+         * @description ImsOrgId, the tenant the event belongs to.
+         * @example ACME@AdobeOrg
+         */
+        ImsOrgId: string;
+        /**
+         * @description Specifies the source of event, Example- azure,marketingcloud,creativecloud,etc
+         * @example marketingcloud
+         */
+        Source: string;
+        /**
+         * @description Additional and optional metadata for the audit record: at most 64
+         *     entries, keys of 1 to 128 characters, string values of at most 1024
+         *     characters, kept exactly as sent.
+         * @example {
+         *       "region": "eu-west-1"
+         *     }
+         */
+        Tags: {
+            [key: string]: string;
+        };
+        /**
+         * Format: date-time
+         * @description Time at which the event occured, as an RFC 3339 date-time with a
+         *     time zone, Example 2017-10-31T00:02:04.232Z. It must be a real
+         *     instant. It is stored normalised to UTC with millisecond precision
+         *     (digits beyond milliseconds are truncated).
+         * @example 2017-10-31T00:02:04.232Z
+         */
+        Timestamp: string;
+        /**
+         * @description Detail about user of the service
+         * @example jane.doe@example.com
+         */
+        UserIdentifier: string;
         Resource: {
             /** @example stream/42 */
             resourceId: string;
@@ -290,7 +388,8 @@ export interface components {
             /**
              * @description A stable, machine-readable code: `bad_request`, `forbidden`,
              *     `not_found`, `method_not_allowed`, `payload_too_large`,
-             *     `unsupported_media_type`, `internal_error`, `service_unavailable`.
+             *     `unsupported_media_type`, `idempotency_key_reused`,
+             *     `internal_error`, `service_unavailable`.
              * @example service_unavailable
              */
             reason: string;
@@ -323,6 +422,21 @@ export interface components {
                  * @example {
                  *       "reason": "not_found",
                  *       "message": "no docs asset named \"missing.js\""
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description The `Idempotency-Key` was already used with a different request body. Nothing was stored. */
+        IdempotencyKeyReused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "idempotency_key_reused",
+                 *       "message": "Idempotency-Key \"7f6c1f0e-2b1d-4c1b-9f0a-0d3c2e1b4a59\" was already used with a different request body"
                  *     }
                  */
                 "application/json": components["schemas"]["ErrorResponse"];
@@ -414,9 +528,23 @@ export interface components {
             };
         };
     };
-    parameters: never;
+    parameters: {
+        /**
+         * @description A client-chosen key (1 to 255 printable ASCII characters, e.g. a
+         *     UUID) that makes retries safe. Keys are scoped to the client id and
+         *     kept for 24 hours (configurable). A retry with the same key and the
+         *     same body gets the original answer without storing anything again,
+         *     even when retries arrive concurrently; the same key with a different
+         *     body gets `422`.
+         * @example 7f6c1f0e-2b1d-4c1b-9f0a-0d3c2e1b4a59
+         */
+        IdempotencyKey: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description `true` when this answer replays an earlier request with the same `Idempotency-Key` (nothing new was stored), otherwise `false`. */
+        IdempotentReplayed: "true" | "false";
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -424,7 +552,18 @@ export interface operations {
     createAuditEvent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (1 to 255 printable ASCII characters, e.g. a
+                 *     UUID) that makes retries safe. Keys are scoped to the client id and
+                 *     kept for 24 hours (configurable). A retry with the same key and the
+                 *     same body gets the original answer without storing anything again,
+                 *     even when retries arrive concurrently; the same key with a different
+                 *     body gets `422`.
+                 * @example 7f6c1f0e-2b1d-4c1b-9f0a-0d3c2e1b4a59
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -458,6 +597,7 @@ export interface operations {
                 headers: {
                     /** @description Path of the stored event. */
                     Location?: string;
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -479,6 +619,180 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createAuditEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A client-chosen key (1 to 255 printable ASCII characters, e.g. a
+                 *     UUID) that makes retries safe. Keys are scoped to the client id and
+                 *     kept for 24 hours (configurable). A retry with the same key and the
+                 *     same body gets the original answer without storing anything again,
+                 *     even when retries arrive concurrently; the same key with a different
+                 *     body gets `422`.
+                 * @example 7f6c1f0e-2b1d-4c1b-9f0a-0d3c2e1b4a59
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "source": "marketingcloud",
+                 *         "service": {
+                 *           "serviceId": "SKMS-1234"
+                 *         },
+                 *         "resource": {
+                 *           "resourceId": "stream/42"
+                 *         },
+                 *         "action": "update",
+                 *         "imsOrgId": "ACME@AdobeOrg",
+                 *         "timestamp": "2017-10-31T00:02:04.232Z",
+                 *         "tags": {
+                 *           "region": "eu-west-1"
+                 *         },
+                 *         "userIdentifier": "jane.doe@example.com"
+                 *       },
+                 *       {
+                 *         "source": "marketingcloud",
+                 *         "service": {
+                 *           "serviceId": "SKMS-1234"
+                 *         },
+                 *         "resource": {
+                 *           "resourceId": "stream/43"
+                 *         },
+                 *         "action": "delete",
+                 *         "imsOrgId": "ACME@AdobeOrg",
+                 *         "timestamp": "2017-10-31T00:02:05.000Z",
+                 *         "userIdentifier": "jane.doe@example.com"
+                 *       }
+                 *     ]
+                 */
+                "application/json": components["schemas"]["AuditEventBatch"];
+            };
+        };
+        responses: {
+            /** @description Every event is committed; their ids, in input order. */
+            201: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ids": [
+                     *         "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *         "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8b"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BatchCreated"];
+                };
+            };
+            /** @description At least one item is invalid; `details` names each failing index and field. Nothing was stored. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "bad_request",
+                     *       "message": "body[1].timestamp must be an RFC 3339 date-time with a time zone that names a real instant, such as 2017-10-31T00:02:04.232Z",
+                     *       "details": [
+                     *         {
+                     *           "path": "body[1].timestamp",
+                     *           "message": "must be an RFC 3339 date-time with a time zone that names a real instant, such as 2017-10-31T00:02:04.232Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description The request body is larger than the batch limit (1 MiB by default). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "payload_too_large",
+                     *       "message": "request body exceeds the limit of 1048576 bytes"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyAuditChain: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose chain to verify.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["schemas"]["ImsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verification result, intact or not. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "verified": true,
+                     *       "count": 42,
+                     *       "headSeq": 42,
+                     *       "headHash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ChainVerification"];
+                };
+            };
+            /** @description A query parameter is missing or invalid. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "bad_request",
+                     *       "message": "query.imsOrgId is required"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

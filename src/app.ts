@@ -28,6 +28,8 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   const { contract, metrics } = services;
   const routeOf = (ctx: Koa.Context): Route | undefined => ctx.state.route;
+  const { bodyLimitBytes, batchBodyLimitBytes } = services.config;
+  const bodyLimit = (route: Route) => (route.operationId === 'createAuditEvents' ? batchBodyLimitBytes : bodyLimitBytes);
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are logged by errorMiddleware, once, with the request id
@@ -49,7 +51,7 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
     const principal = route.secured ? await authenticate(ctx.headers, verifyToken) : ANONYMOUS;
     if (route.secured) ctx.state.principal = principal;
     if (route.requiredScope) principal.assertScope(route.requiredScope);
-    const body = route.acceptsJsonBody ? await readJsonBody(ctx, services.config.bodyLimitBytes) : undefined;
+    const body = route.acceptsJsonBody ? await readJsonBody(ctx, bodyLimit(route)) : undefined;
     ctx.state.org = namedOrg(ctx.query, body);
     const request = contract.validate(route, { params, query: ctx.query, headers: ctx.headers, body });
     // The contract validated the input against this operation's schemas, which the handler's types mirror.

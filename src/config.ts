@@ -24,6 +24,12 @@ export interface Config {
   logLevel: string;
   /** Largest accepted request body, in bytes; larger bodies get 413 without being buffered. */
   bodyLimitBytes: number;
+  /** The same for POST /audits/batch. */
+  batchBodyLimitBytes: number;
+  /** Events waiting for their commit, at most; past it writes get 503 with Retry-After at once. */
+  writeQueueMaxEvents: number;
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtlMs: number;
   /** Connection and pool-acquire timeout: a request fails with 503 after this rather than hang. */
   dbTimeoutMs: number;
 }
@@ -42,6 +48,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auth: authConfig(env, dataDir),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1, 64 * 1024 * 1024),
+    batchBodyLimitBytes: integer(env, 'BATCH_BODY_LIMIT_BYTES', 1024 * 1024, 1, 64 * 1024 * 1024),
+    writeQueueMaxEvents: integer(env, 'WRITE_QUEUE_MAX_EVENTS', 20_000, 1, 10_000_000),
+    idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365) * 3600_000,
     dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
   };
 }

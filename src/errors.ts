@@ -1,9 +1,8 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import type { components } from '../generated/openapi';
+import type { ErrorResponse } from './api';
 import { StoreUnavailableError } from './store/errors';
-
-type ErrorResponse = components['schemas']['ErrorResponse'];
+import { WriteQueueFullError } from './store/eventWriter';
 
 /** An error a client caused or must see: thrown by any layer, rendered by errorMiddleware alone. */
 export class ApiError extends Error {
@@ -51,6 +50,9 @@ function toApiError(caught: unknown): ApiError {
     return new ApiError(503, 'service_unavailable', 'the database is unavailable; retry later', undefined, {
       'Retry-After': '1',
     });
+  }
+  if (caught instanceof WriteQueueFullError) {
+    return new ApiError(503, 'service_unavailable', caught.message, undefined, { 'Retry-After': '1' });
   }
   return new ApiError(500, 'internal_error', 'an unexpected error occurred');
 }

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from './store/auditStore';
 
-/** What the gauges read at scrape time. The store provides both. */
+/** What the gauges read at scrape time: the writer's queue and the store's connection pool. */
 export interface MetricSources {
   writeQueueDepth(): number;
   poolStats(): PoolStats;

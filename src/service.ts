@@ -11,10 +11,16 @@ import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import { AuditStore } from './store/auditStore';
 import { createKnex } from './store/db';
+import { EventWriter } from './store/eventWriter';
+
+// Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
+const MAX_EVENTS_PER_COMMIT = 2000;
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface Service {
   app: Koa;
   store: AuditStore;
+  writer: EventWriter;
   logger: Logger;
   server?: Server;
   url?: string;
@@ -24,7 +30,7 @@ export interface Service {
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
 export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
-  const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }));
+  const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }), config.idempotencyTtlMs);
   try {
     await store.migrate();
     const [contract, verifyToken, docs] = await Promise.all([
@@ -32,11 +38,20 @@ export async function createService(config: Config, logger: Logger = createLogge
       createTokenVerifier(config.auth),
       DocsSite.load(),
     ]);
-    const metrics = new Metrics(store);
-    const app = createApp({ contract, verifyToken, logger, store, config, metrics, docs });
+    const writer = new EventWriter(store, {
+      maxQueuedEvents: config.writeQueueMaxEvents,
+      maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
+    });
+    const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
+    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs });
+    const purgeKeys = () =>
+      store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
+    void purgeKeys();
+    const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
     const service: Service = {
       app,
       store,
+      writer,
       logger,
       async listen() {
         const server = app.listen(config.port, config.host);
@@ -54,6 +69,9 @@ export async function createService(config: Config, logger: Logger = createLogge
           server.closeIdleConnections();
           await closed;
         }
+        clearInterval(purgeTimer);
+        // Requests still waiting for a commit are answered before the database goes away.
+        await writer.drain();
         await store.close();
       },
     };

@@ -73,7 +73,7 @@ describeEachDatabase('request logs and request ids', (database) => {
 
   it('logs a 5xx once with its stack and request id, and tells the client nothing of it', async () => {
     const store = running.service.store;
-    store.append = async () => {
+    store.commit = async () => {
       throw new Error('disk on fire');
     };
     try {
@@ -86,7 +86,7 @@ describeEachDatabase('request logs and request ids', (database) => {
       expect((errors[0].err as { stack: string }).stack).to.match(/^Error: disk on fire\n\s+at /);
       expect(requestLine(requestId)).to.deep.include({ status: 500, reason: 'internal_error' });
     } finally {
-      delete (store as Partial<typeof store>).append; // back to the prototype's method
+      delete (store as Partial<typeof store>).commit; // back to the prototype's method
     }
   });
 
@@ -103,13 +103,13 @@ describeEachDatabase('request logs and request ids', (database) => {
     await postJson(url, '{broken', credentials); // 400
     // An error that carries the request's headers, as HTTP client errors do, is logged redacted.
     const store = running.service.store;
-    store.append = async () => {
+    store.commit = async () => {
       throw Object.assign(new Error('upstream refused'), { headers: { authorization: `Bearer ${token}` }, token });
     };
     try {
       expect((await postJson(url, sampleEvent(), credentials)).status).to.equal(500);
     } finally {
-      delete (store as Partial<typeof store>).append;
+      delete (store as Partial<typeof store>).commit;
     }
     const text = logs.text();
     expect(text).to.not.include(signature);

@@ -42,9 +42,14 @@ export async function createTokenVerifier(auth: AuthConfig): Promise<TokenVerifi
       break;
     }
   }
+  const verified = new VerifiedTokenCache();
   return async (token) => {
+    const cached = verified.get(token);
+    if (cached) return cached;
     try {
-      return (await verify(token)).payload;
+      const { payload } = await verify(token);
+      verified.set(token, payload);
+      return payload;
     } catch (error) {
       // A key set we cannot fetch is our outage, not the client's bad token.
       if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
@@ -55,6 +60,35 @@ export async function createTokenVerifier(auth: AuthConfig): Promise<TokenVerifi
       throw new TokenRejected(describeJoseError(error));
     }
   };
+}
+
+/**
+ * Tokens already verified, so the signature of a token a client reuses for many requests is
+ * checked once. The key is the whole token, signature included, so only the very same token
+ * hits; an entry lasts until the token expires (with the skew allowance) but at most a few
+ * minutes, so a key withdrawn from the JWKS stops being honoured soon.
+ */
+class VerifiedTokenCache {
+  private static readonly MAX_ENTRIES = 10_000;
+  private static readonly MAX_AGE_MS = 5 * 60_000;
+  private readonly entries = new Map<string, { payload: JWTPayload; validUntil: number }>();
+
+  get(token: string): JWTPayload | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (Date.now() < entry.validUntil) return entry.payload;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  set(token: string, payload: JWTPayload): void {
+    const expires = (payload.exp! + CLOCK_TOLERANCE_SECONDS) * 1000;
+    if (this.entries.size >= VerifiedTokenCache.MAX_ENTRIES) {
+      // Maps iterate in insertion order: drop the oldest entry.
+      this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.set(token, { payload, validUntil: Math.min(expires, Date.now() + VerifiedTokenCache.MAX_AGE_MS) });
+  }
 }
 
 function describeJoseError(error: errors.JOSEError): string {

@@ -1,5 +1,6 @@
 import type { OperationId } from '../http/contract';
 import { createAuditEvent } from './createAuditEvent';
+import { createAuditEvents } from './createAuditEvents';
 import { getDocs } from './getDocs';
 import { getDocsAsset } from './getDocsAsset';
 import { getLiveness } from './getLiveness';
@@ -8,10 +9,12 @@ import { getOpenApiJson } from './getOpenApiJson';
 import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import type { Handler } from './types';
+import { verifyAuditChain } from './verifyAuditChain';
 
 /** One handler per spec operation: an operation without a handler does not compile. */
 export const handlers: { [Op in OperationId]: Handler<Op> } = {
   createAuditEvent,
+  createAuditEvents,
   getDocs,
   getDocsAsset,
   getLiveness,
@@ -19,4 +22,5 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getOpenApiJson,
   getOpenApiYaml,
   getReadiness,
+  verifyAuditChain,
 };

@@ -5,10 +5,13 @@ import type { DocsSite } from '../docs/site';
 import type { Contract, OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
 import type { AuditStore } from '../store/auditStore';
+import type { EventWriter } from '../store/eventWriter';
 
 /** What handlers may use; they never see knex or Koa. */
 export interface Services {
   store: AuditStore;
+  /** The only way handlers write events: group commit with backpressure. */
+  writer: EventWriter;
   config: Config;
   contract: Contract;
   metrics: Metrics;

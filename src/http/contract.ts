@@ -5,13 +5,13 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { OpenAPIBackend, type Operation } from 'openapi-backend';
 import { parse as parseYaml } from 'yaml';
-import type { components, operations } from '../../generated/openapi';
+import type { operations } from '../../generated/openapi';
+import type { ErrorDetail } from '../api';
 import { ApiError } from '../errors';
 import { parseInstant } from './instant';
 
 export const SPEC_PATH = fileURLToPath(new URL('../../api/openapi.yaml', import.meta.url));
 
-type ErrorDetail = components['schemas']['ErrorDetail'];
 export type OperationId = keyof operations;
 
 /** Everything the request pipeline needs to know about one operation, derived once from the spec. */

@@ -1,13 +1,11 @@
 import type { Knex } from 'knex';
-import { v7 as uuidv7 } from 'uuid';
-import type { components } from '../../generated/openapi';
+import { uuidv7 } from './ids';
+import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant, parseInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
 
-type AuditEvent = components['schemas']['AuditEvent'];
-type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
 
 interface EventRow {
   id: string;
@@ -32,11 +30,46 @@ export interface PoolStats {
   pendingAcquires: number;
 }
 
+/** Identifies a retried request: the client's key and the hash of what it sent. */
+export interface IdempotencyClaim {
+  clientId: string;
+  key: string;
+  requestHash: string;
+}
+
+export interface WriteRequest {
+  events: AuditEvent[];
+  idempotency?: IdempotencyClaim;
+}
+
+type StoredOutcome = { kind: 'stored'; events: StoredAuditEvent[] };
+export type WriteOutcome =
+  | StoredOutcome
+  /** The key was used before with the same request: these are the ids it stored. */
+  | { kind: 'replayed'; eventIds: string[] }
+  /** The key was used before with a different request. */
+  | { kind: 'mismatch' };
+
+interface ClaimedKey {
+  requestHash: string;
+  /** Set for keys committed earlier; unset for a key claimed earlier in the same group. */
+  eventIds?: string[];
+  request?: number;
+}
+
+const idempotencyId = (claim: { clientId: string; key: string }) => JSON.stringify([claim.clientId, claim.key]);
+const replayOf = (outcome: StoredOutcome): WriteOutcome => ({
+  kind: 'replayed',
+  eventIds: outcome.events.map((e) => e.id),
+});
+
 interface ChainHead {
   seq: number;
   hash: string;
 }
 
+// Events read per query while verifying: bounds memory on chains of any length.
+const VERIFY_PAGE = 5000;
 // Rows per INSERT statement: 12 bound values each stays far below both databases' parameter limits.
 const INSERT_CHUNK = 500;
 
@@ -44,7 +77,10 @@ const INSERT_CHUNK = 500;
 export class AuditStore {
   private readonly postgres: boolean;
 
-  constructor(private readonly db: Knex) {
+  constructor(
+    private readonly db: Knex,
+    private readonly idempotencyTtlMs = 24 * 3600_000,
+  ) {
     this.postgres = isPostgres(db);
   }
 
@@ -71,39 +107,155 @@ export class AuditStore {
   }
 
   /**
-   * Events accepted but not yet written. Each append is its own transaction, so nothing
-   * waits today; a group-commit writer reports the length of its queue here.
+   * Commits a group of write requests in one transaction (group commit: one fsync for many
+   * requests), resolving only after the commit. Each request's events join their tenants'
+   * chains in input order. A request whose idempotency key was already used gets the
+   * earlier outcome instead of storing anything: its ids when the body matches, a mismatch
+   * when it does not. Throws if the group cannot be committed as a whole; the caller
+   * retries the requests one by one, so one bad request fails only itself.
    */
-  writeQueueDepth(): number {
-    return 0;
-  }
-
-  /**
-   * Appends events to their tenants' chains in one transaction: all are committed, in input
-   * order, or none is. Resolves only after the commit.
-   */
-  async append(events: AuditEvent[]): Promise<StoredAuditEvent[]> {
+  async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
     return translateErrors(() =>
       this.db.transaction(async (trx) => {
-        const heads = await this.lockHeads(trx, events.map((event) => event.imsOrgId));
-        const receivedAt = formatInstant(Date.now());
-        const stored = events.map((event) => {
-          const head = heads.get(event.imsOrgId)!;
-          const unhashed = { ...normalise(event), id: uuidv7(), receivedAt, seq: head.seq + 1 };
-          const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
-          heads.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
-          return linked;
+        const now = Date.now();
+        // A key used twice within this group: the later request replays the earlier one's outcome.
+        const outcomes: (WriteOutcome | { kind: 'duplicate'; of: number } | undefined)[] = [];
+        const claimed = await this.findIdempotencyKeys(trx, requests, now);
+        const toStore: number[] = [];
+        requests.forEach((request, i) => {
+          const claim = request.idempotency;
+          const earlier = claim && claimed.get(idempotencyId(claim));
+          if (!earlier) {
+            if (claim) claimed.set(idempotencyId(claim), { requestHash: claim.requestHash, request: i });
+            toStore.push(i);
+          } else if (earlier.requestHash !== claim.requestHash) {
+            outcomes[i] = { kind: 'mismatch' };
+          } else if (earlier.eventIds) {
+            outcomes[i] = { kind: 'replayed', eventIds: earlier.eventIds };
+          } else {
+            outcomes[i] = { kind: 'duplicate', of: earlier.request! }; // same key twice in this group
+          }
         });
-        const rows = stored.map((event) => this.toRow(event));
+
+        const heads = await this.lockHeads(trx, toStore.flatMap((i) => requests[i].events.map((e) => e.imsOrgId)));
+        const receivedAt = formatInstant(now);
+        const rows: EventRow[] = [];
+        for (const i of toStore) {
+          const events = requests[i].events.map((event) => {
+            const head = heads.get(event.imsOrgId)!;
+            const unhashed = { ...normalise(event), id: uuidv7(), receivedAt, seq: head.seq + 1 };
+            const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
+            heads.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
+            rows.push(this.toRow(linked));
+            return linked;
+          });
+          outcomes[i] = { kind: 'stored', events };
+        }
         for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
           await trx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK));
         }
         for (const [imsOrgId, head] of heads) {
           await trx('audit_chain_heads').where({ ims_org_id: imsOrgId }).update({ seq: head.seq, hash: head.hash });
         }
-        return stored;
+        const keyRows = toStore.flatMap((i) => {
+          const claim = requests[i].idempotency;
+          const outcome = outcomes[i] as { kind: 'stored'; events: StoredAuditEvent[] };
+          return claim
+            ? [{
+                client_id: claim.clientId,
+                key: claim.key,
+                request_hash: claim.requestHash,
+                event_ids: JSON.stringify(outcome.events.map((e) => e.id)),
+                expires_at: now + this.idempotencyTtlMs,
+              }]
+            : [];
+        });
+        if (keyRows.length > 0) await trx('idempotency_keys').insert(keyRows);
+        return outcomes.map((outcome) =>
+          outcome!.kind === 'duplicate' ? replayOf(outcomes[outcome!.of] as StoredOutcome) : outcome!,
+        );
       }),
     );
+  }
+
+  /** Removes idempotency keys past their retention; returns how many. */
+  async deleteExpiredIdempotencyKeys(now = Date.now()): Promise<number> {
+    return translateErrors(() => this.db('idempotency_keys').where('expires_at', '<=', now).delete());
+  }
+
+  /** Live keys among the group's claims, with the ids their first request stored. */
+  private async findIdempotencyKeys(
+    trx: Knex.Transaction,
+    requests: WriteRequest[],
+    now: number,
+  ): Promise<Map<string, ClaimedKey>> {
+    const claims = requests.flatMap((r) => (r.idempotency ? [r.idempotency] : []));
+    const claimed = new Map<string, ClaimedKey>();
+    if (claims.length === 0) return claimed;
+    const pairs = claims.map((c) => [c.clientId, c.key]);
+    // An expired key is as good as unused; drop it so the new claim can take its place.
+    await trx('idempotency_keys').whereIn(['client_id', 'key'], pairs).where('expires_at', '<=', now).delete();
+    const rows: { client_id: string; key: string; request_hash: string; event_ids: string }[] = await trx(
+      'idempotency_keys',
+    ).whereIn(['client_id', 'key'], pairs);
+    for (const row of rows) {
+      claimed.set(idempotencyId({ clientId: row.client_id, key: row.key }), {
+        requestHash: row.request_hash,
+        eventIds: JSON.parse(row.event_ids),
+      });
+    }
+    return claimed;
+  }
+
+  /**
+   * Recomputes a tenant's chain in seq order, in pages (constant memory), and checks it
+   * against the head row. Stops at the first bad position.
+   */
+  async verifyChain(
+    imsOrgId: string,
+    onProgress: (checked: number, total: number) => void = () => {},
+  ): Promise<ChainVerification> {
+    return translateErrors(async () => {
+      const headRow = await this.db('audit_chain_heads').where({ ims_org_id: imsOrgId }).first();
+      const head: ChainHead = headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : { seq: 0, hash: GENESIS_HASH };
+      const result = { imsOrgId, count: 0, headSeq: head.seq, headHash: head.hash };
+      const broken = (brokenAt: number, reason: string) => ({ ...result, verified: false, brokenAt, reason });
+      let previousHash = GENESIS_HASH;
+      let expectedSeq = 1;
+      for (;;) {
+        const rows: EventRow[] = await this.db('audit_events')
+          .where({ ims_org_id: imsOrgId })
+          .andWhere('seq', '>=', expectedSeq)
+          .orderBy('seq')
+          .limit(VERIFY_PAGE);
+        for (const row of rows) {
+          const event = this.fromRow(row);
+          result.count += 1;
+          if (event.seq !== expectedSeq) {
+            return broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${event.seq}`);
+          }
+          if (event.seq > head.seq) {
+            return broken(event.seq, `event ${event.seq} lies beyond the chain head (seq ${head.seq}): it was inserted`);
+          }
+          const { hash, ...unhashed } = event;
+          if (chainHash(unhashed, previousHash) !== hash) {
+            return broken(
+              event.seq,
+              `event ${event.seq} does not match its hash: it was edited, inserted or moved, or the events before it were`,
+            );
+          }
+          previousHash = hash;
+          expectedSeq += 1;
+        }
+        onProgress(result.count, head.seq);
+        if (rows.length < VERIFY_PAGE) break;
+      }
+      if (expectedSeq - 1 < head.seq) {
+        return broken(expectedSeq, `events ${expectedSeq} to ${head.seq} are missing from the end of the chain`);
+      }
+      if (previousHash !== head.hash) return broken(head.seq, `event ${head.seq} is not the recorded chain head`);
+      return { ...result, verified: true };
+    });
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {
@@ -120,6 +272,7 @@ export class AuditStore {
    */
   private async lockHeads(trx: Knex.Transaction, imsOrgIds: string[]): Promise<Map<string, ChainHead>> {
     const orgs = [...new Set(imsOrgIds)].sort();
+    if (orgs.length === 0) return new Map();
     await trx('audit_chain_heads')
       .insert(orgs.map((org) => ({ ims_org_id: org, seq: 0, hash: GENESIS_HASH })))
       .onConflict('ims_org_id')

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { components } from '../../generated/openapi';
+import type { StoredAuditEvent } from '../api';
 
-type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
 
 /** The previous hash of a tenant's first event. */
 export const GENESIS_HASH = '0'.repeat(64);

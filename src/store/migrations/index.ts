@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as createAuditEvents from './20261125000000_create_audit_events';
+import * as createIdempotencyKeys from './20261125010000_create_idempotency_keys';
 
 interface Migration {
   name: string;
@@ -8,7 +9,10 @@ interface Migration {
 }
 
 /** Every migration, oldest first. Listed statically so they run the same from src, tests and the knex CLI. */
-const migrations: Migration[] = [{ name: '20261125000000_create_audit_events', ...createAuditEvents }];
+const migrations: Migration[] = [
+  { name: '20261125000000_create_audit_events', ...createAuditEvents },
+  { name: '20261125010000_create_idempotency_keys', ...createIdempotencyKeys },
+];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

@@ -1,0 +1,221 @@
+// `npm run bench`: POST /audits throughput of the real service against a bare Koa echo, in one run.
+// Each target runs as its own child process on loopback; autocannon drives it from this process
+// with the same authenticated body at 50 connections; targets are interleaved over several rounds
+// so machine noise hits them alike. Prints a table and writes bench/results/<time>.json.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { mintToken } from '../test/helpers/tokens';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
+const CONNECTIONS = Number(values.connections);
+const BATCH_SIZE = 100;
+const POSTGRES_URL = process.env.TEST_POSTGRES_URL || process.env.DATABASE_URL || '';
+const SECRET = randomBytes(32).toString('hex');
+const ORG = 'BENCH@AdobeOrg';
+
+const event = {
+  source: 'marketingcloud',
+  service: { serviceId: 'SKMS-1234' },
+  resource: { resourceId: 'stream/42' },
+  action: 'update',
+  imsOrgId: ORG,
+  timestamp: '2017-10-31T00:02:04.232Z',
+  tags: { region: 'eu-west-1', env: 'bench' },
+  userIdentifier: 'jane.doe@example.com',
+};
+
+interface Target {
+  name: string;
+  path: string;
+  body: string;
+  eventsPerRequest: number;
+  start(): Promise<Server>;
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+interface Sample {
+  target: string;
+  round: number;
+  requestsPerSecond: number;
+  eventsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  peakRssMb: number;
+}
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'audit-bench-'));
+const cleanups: (() => Promise<unknown>)[] = [() => Promise.resolve(rmSync(scratch, { recursive: true, force: true }))];
+
+function startChild(args: string[], env: Record<string, string>): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output}`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk;
+      const found = /(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (!found) return;
+      child.stdout!.removeAllListeners('data');
+      child.stdout!.resume();
+      resolve({
+        url: found[1],
+        child,
+        stop: () =>
+          new Promise<void>((done) => {
+            child.removeAllListeners('exit');
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
+
+const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch = false): Target => ({
+  name,
+  path: batch ? '/audits/batch' : '/audits',
+  body: JSON.stringify(batch ? Array(BATCH_SIZE).fill(event) : event),
+  eventsPerRequest: batch ? BATCH_SIZE : 1,
+  start: async () => startChild(['src/main.ts'], { DATABASE_URL: await databaseUrl(), AUTH_JWT_SECRET: SECRET }),
+});
+
+let sqliteCounter = 0;
+const freshSqlite = async () => `sqlite:${path.join(scratch, `bench-${sqliteCounter++}.db`)}`;
+
+async function freshPostgres(): Promise<string> {
+  const schema = `bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  cleanups.push(async () => {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA ${schema} CASCADE`);
+    await client.end();
+  });
+  const url = new URL(POSTGRES_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
+const targets: Target[] = [
+  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => startChild(['scripts/bench/koaEcho.ts'], {}) },
+  serviceTarget('service-sqlite', freshSqlite),
+  ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshPostgres)] : []),
+  serviceTarget('batch100-sqlite', freshSqlite, true),
+];
+
+function peakRssMb(pid: number): number {
+  // VmHWM is the process's peak resident set size so far.
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function measure(target: Target, round: number, headers: Record<string, string>): Promise<Sample> {
+  const server = await target.start();
+  try {
+    // A short warm-up so JIT compilation and first connections do not count.
+    await autocannon({ url: server.url + target.path, method: 'POST', headers, body: target.body, connections: CONNECTIONS, duration: 1 });
+    const result = await autocannon({
+      url: server.url + target.path,
+      method: 'POST',
+      headers,
+      body: target.body,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+    });
+    const requestsPerSecond = result.requests.average;
+    return {
+      target: target.name,
+      round,
+      requestsPerSecond,
+      eventsPerSecond: requestsPerSecond * target.eventsPerRequest,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors + result.timeouts,
+      peakRssMb: peakRssMb(server.child.pid!),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+try {
+  const token = await mintToken({ clientId: 'bench', orgs: [ORG], scope: 'audit.write', expiresIn: 3600, secret: SECRET });
+  const headers = { 'content-type': 'application/json', 'x-api-key': 'bench', authorization: `Bearer ${token}` };
+  const samples: Sample[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const target of targets) {
+      const sample = await measure(target, round, headers);
+      samples.push(sample);
+      console.log(
+        `round ${round} ${target.name.padEnd(16)} ${sample.requestsPerSecond.toFixed(0).padStart(6)} req/s ` +
+          `${sample.eventsPerSecond.toFixed(0).padStart(7)} events/s  p50 ${sample.p50Ms} ms  p99 ${sample.p99Ms} ms  ` +
+          `non-2xx ${sample.non2xx}  errors ${sample.errors}  peak RSS ${sample.peakRssMb.toFixed(0)} MB`,
+      );
+    }
+  }
+  const koa = samples.filter((s) => s.target === 'koa-echo');
+  const summary = targets.map(({ name }) => {
+    const mine = samples.filter((s) => s.target === name);
+    // Ratio per round (same machine state), then the median over rounds.
+    const ratios = mine.map((s) => s.requestsPerSecond / koa.find((k) => k.round === s.round)!.requestsPerSecond);
+    return {
+      target: name,
+      medianRequestsPerSecond: median(mine.map((s) => s.requestsPerSecond)),
+      medianEventsPerSecond: median(mine.map((s) => s.eventsPerSecond)),
+      medianP50Ms: median(mine.map((s) => s.p50Ms)),
+      medianP99Ms: median(mine.map((s) => s.p99Ms)),
+      totalNon2xx: mine.reduce((n, s) => n + s.non2xx + s.errors, 0),
+      peakRssMb: Math.max(...mine.map((s) => s.peakRssMb)),
+      medianRatioToKoa: median(ratios),
+    };
+  });
+  console.log('\nmedian over rounds (ratio = requests/s against koa-echo in the same round):');
+  console.table(
+    summary.map((s) => ({
+      target: s.target,
+      'req/s': Math.round(s.medianRequestsPerSecond),
+      'events/s': Math.round(s.medianEventsPerSecond),
+      'p50 ms': s.medianP50Ms,
+      'p99 ms': s.medianP99Ms,
+      'non-2xx': s.totalNon2xx,
+      'peak RSS MB': Math.round(s.peakRssMb),
+      'ratio/koa': s.medianRatioToKoa.toFixed(2),
+    })),
+  );
+  mkdirSync('bench/results', { recursive: true });
+  const file = path.join('bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, summary, samples }, null, 2));
+  console.log(`results written to ${file}`);
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+}

@@ -1,0 +1,43 @@
+// Verifies a tenant's hash chain straight from the database, as GET /audits/verify does.
+//   npm run verify -- --org ORG [--database URL]
+// Exit status: 0 intact, 1 broken, 2 usage or database error.
+import { parseArgs } from 'node:util';
+import { loadConfig, parseDatabaseUrl } from '../src/config';
+import { AuditStore } from '../src/store/auditStore';
+import { createKnex } from '../src/store/db';
+
+const { values } = parseArgs({ options: { org: { type: 'string' }, database: { type: 'string' } } });
+if (!values.org) {
+  console.error('usage: npm run verify -- --org ORG [--database sqlite:data/audit.db | postgres://…]');
+  process.exit(2);
+}
+const database = values.database ? parseDatabaseUrl(values.database) : loadConfig().database;
+const store = new AuditStore(createKnex(database));
+const progress = process.stderr.isTTY ? drawProgress : () => {};
+
+try {
+  const started = performance.now();
+  const result = await store.verifyChain(values.org, progress);
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const seconds = (performance.now() - started) / 1000;
+  const rate = Math.round(result.count / Math.max(seconds, 1e-3));
+  console.log(JSON.stringify(result, null, 2));
+  if (result.verified) {
+    console.log(`OK: ${result.count} events verified in ${seconds.toFixed(2)} s (${rate} events/s); head ${result.headSeq} ${result.headHash}`);
+  } else {
+    console.log(`BROKEN at seq ${result.brokenAt}: ${result.reason}`);
+  }
+  process.exitCode = result.verified ? 0 : 1;
+} catch (error) {
+  console.error(`verification failed: ${(error as Error).message}`);
+  process.exitCode = 2;
+} finally {
+  await store.close();
+}
+
+function drawProgress(checked: number, total: number): void {
+  const width = 30;
+  const fraction = total > 0 ? Math.min(checked / total, 1) : 1;
+  const filled = Math.round(fraction * width);
+  process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${checked}/${total}`);
+}

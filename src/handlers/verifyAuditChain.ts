@@ -1,0 +1,6 @@
+import type { Handler } from './types';
+
+export const verifyAuditChain: Handler<'verifyAuditChain'> = async ({ query, principal }, { store }) => {
+  principal.assertCovers(query.imsOrgId);
+  return { status: 200, body: await store.verifyChain(query.imsOrgId) };
+};

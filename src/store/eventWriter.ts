@@ -1,0 +1,99 @@
+import type { AuditStore, WriteOutcome, WriteRequest } from './auditStore';
+import { StoreUnavailableError } from './errors';
+
+export interface EventWriterOptions {
+  /** Events waiting for a commit, at most; past it new writes are refused at once (backpressure). */
+  maxQueuedEvents: number;
+  /** Events committed in one transaction, at most (a larger single request still commits alone). */
+  maxEventsPerCommit: number;
+}
+
+/** The write queue is full: the client should retry shortly. */
+export class WriteQueueFullError extends Error {
+  constructor(readonly limit: number) {
+    super(`the write queue is full (${limit} events); retry shortly`);
+  }
+}
+
+interface Pending {
+  request: WriteRequest;
+  resolve(outcome: WriteOutcome): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit. Requests that arrive while a transaction is committing wait in a bounded
+ * queue and go into the next transaction together, so one fsync serves many requests and
+ * a lone request is never delayed by a timer. Every request is answered only after its
+ * transaction commits.
+ */
+export class EventWriter {
+  private readonly queue: Pending[] = [];
+  private queuedEvents = 0;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly options: EventWriterOptions,
+  ) {}
+
+  /** Events waiting for their commit (for metrics and backpressure). */
+  get depth(): number {
+    return this.queuedEvents;
+  }
+
+  write(request: WriteRequest): Promise<WriteOutcome> {
+    const size = request.events.length;
+    // An empty queue always admits one request, however large, so no valid request starves.
+    if (this.queuedEvents > 0 && this.queuedEvents + size > this.options.maxQueuedEvents) {
+      return Promise.reject(new WriteQueueFullError(this.options.maxQueuedEvents));
+    }
+    this.queuedEvents += size;
+    const outcome = new Promise<WriteOutcome>((resolve, reject) => this.queue.push({ request, resolve, reject }));
+    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+    return outcome;
+  }
+
+  /** Resolves once every request written so far is committed or failed (graceful shutdown). */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      // Let requests that are already arriving (their I/O callbacks are queued) join this
+      // group. With SQLite the commit blocks the event loop, so without this yield every
+      // group would hold only the requests that happened to be queued before it started.
+      await new Promise((resolve) => setImmediate(resolve));
+      const group = this.takeGroup();
+      try {
+        const outcomes = await this.store.commit(group.map((p) => p.request));
+        group.forEach((pending, i) => pending.resolve(outcomes[i]));
+      } catch (error) {
+        if (group.length === 1 || error instanceof StoreUnavailableError) {
+          group.forEach((pending) => pending.reject(error));
+        } else {
+          // Something in the group was refused (e.g. another instance claimed the same
+          // idempotency key first): commit one by one so only the culprit fails.
+          for (const pending of group) {
+            await this.store.commit([pending.request]).then((outcomes) => pending.resolve(outcomes[0]), pending.reject);
+          }
+        }
+      } finally {
+        for (const pending of group) this.queuedEvents -= pending.request.events.length;
+      }
+    }
+  }
+
+  private takeGroup(): Pending[] {
+    let events = 0;
+    let count = 0;
+    while (count < this.queue.length) {
+      const size = this.queue[count].request.events.length;
+      if (count > 0 && events + size > this.options.maxEventsPerCommit) break;
+      events += size;
+      count += 1;
+    }
+    return this.queue.splice(0, count);
+  }
+}

@@ -1,0 +1,164 @@
+// Dredd hooks for `npm run test:contract` (scripts/contract.ts starts the server and passes the tokens).
+// Dredd sends each documented example request and, by default, skips every non-2xx response.
+// These hooks add the credentials and turn each documented 4xx into a request that really causes it,
+// so a status the server stops producing (or answers with the wrong shape) fails the run.
+const http = require('node:http');
+const { randomUUID } = require('node:crypto');
+const hooks = require('hooks');
+
+const { CONTRACT_CLIENT_ID, CONTRACT_TOKEN, CONTRACT_FOREIGN_ORG_TOKEN } = process.env;
+if (!CONTRACT_CLIENT_ID || !CONTRACT_TOKEN || !CONTRACT_FOREIGN_ORG_TOKEN) {
+  throw new Error('hooks.cjs needs the tokens from scripts/contract.ts; run `npm run test:contract`');
+}
+
+// The server's default body limits, which the spec documents: 64 KiB, and 1 MiB for batches.
+const BODY_LIMIT_BYTES = 64 * 1024;
+const BATCH_BODY_LIMIT_BYTES = 1024 * 1024;
+
+const PUBLIC_PATH = /^\/(health\/|metrics$|openapi\.(json|yaml)$|docs(\/|$))/;
+
+function expectedHeader(transaction, name) {
+  const headers = transaction.expected.headers ?? {};
+  const key = Object.keys(headers).find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+  return key && headers[key];
+}
+
+/** Headers in Dredd's transaction keep the spec's spelling; look them up case-insensitively. */
+function setHeader(request, name, value) {
+  for (const key of Object.keys(request.headers)) {
+    if (key.toLowerCase() === name.toLowerCase()) delete request.headers[key];
+  }
+  if (value !== undefined) request.headers[name] = value;
+}
+
+function jsonBody(transaction) {
+  if (!transaction.request.body) throw new Error('has no request body to change');
+  return JSON.parse(transaction.request.body);
+}
+
+/** The event to spoil: the body itself, or a batch's first item. */
+function firstEvent(body) {
+  return Array.isArray(body) ? body[0] : body;
+}
+
+/** Sends a request straight to the server under test (to set up state a transaction depends on). */
+function send(transaction, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: transaction.host, port: transaction.port, path: transaction.fullPath, method, headers },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * How to cause each documented error status. Keyed by status rather than by transaction name
+ * (`/audits > <summary> > 400 > application/json`), so a new summary or operation needs no edit
+ * as long as the same recipe applies; one that does not fails loudly instead of being skipped.
+ */
+const provoke = {
+  400(transaction) {
+    if (!transaction.request.body) {
+      // A query operation: drop its parameters, which include a required one.
+      transaction.fullPath = transaction.fullPath.split('?')[0];
+      transaction.request.uri = transaction.request.uri.split('?')[0];
+      return;
+    }
+    // A missing required field and an impossible timestamp: both are reported in one 400.
+    const body = jsonBody(transaction);
+    delete firstEvent(body).action;
+    firstEvent(body).timestamp = '2017-02-30T00:00:00Z';
+    transaction.request.body = JSON.stringify(body);
+  },
+  401(transaction) {
+    setHeader(transaction.request, 'x-api-key', undefined);
+    setHeader(transaction.request, 'Authorization', undefined);
+  },
+  403(transaction) {
+    // Valid credentials and scopes, but for an org that is not the example's imsOrgId.
+    setHeader(transaction.request, 'Authorization', `Bearer ${CONTRACT_FOREIGN_ORG_TOKEN}`);
+  },
+  413(transaction) {
+    const body = jsonBody(transaction);
+    // JSON punctuation alone pushes it over the limit.
+    firstEvent(body).padding = 'x'.repeat(Array.isArray(body) ? BATCH_BODY_LIMIT_BYTES : BODY_LIMIT_BYTES);
+    transaction.request.body = JSON.stringify(body);
+  },
+  415(transaction) {
+    jsonBody(transaction); // only operations that take a JSON body can refuse another media type
+    setHeader(transaction.request, 'Content-Type', 'text/plain');
+  },
+  404(transaction) {
+    // A path parameter that names nothing: a fresh UUID as the last segment.
+    const [pathname, query] = transaction.fullPath.split('?');
+    const missing = `${pathname.replace(/[^/]+$/, randomUUID())}${query ? `?${query}` : ''}`;
+    transaction.fullPath = transaction.request.uri = missing;
+  },
+  async 422(transaction) {
+    // Use the key once with another body; the example request then reuses it.
+    const body = jsonBody(transaction);
+    firstEvent(body).action = 'another action';
+    const key = randomUUID();
+    const status = await send(transaction, transaction.request.method, { ...transaction.request.headers, 'Idempotency-Key': key }, JSON.stringify(body));
+    if (status !== 201) throw new Error(`the first use of the key got ${status}, not 201`);
+    setHeader(transaction.request, 'Idempotency-Key', key);
+  },
+};
+
+// Neither can be caused from outside: they need a server bug or a database outage.
+const UNPROVOKABLE = new Set(['500', '503']);
+
+hooks.beforeEach(async (transaction, done) => {
+  try {
+    await prepare(transaction);
+  } catch (error) {
+    transaction.fail = `cannot provoke ${transaction.expected.statusCode}: ${error.message}`;
+  }
+  done();
+});
+
+async function prepare(transaction) {
+  const { request, expected } = transaction;
+  const status = expected.statusCode;
+  // Every transaction gets its own key (Dredd would send the spec's one example key everywhere).
+  if (Object.keys(request.headers).some((name) => name.toLowerCase() === 'idempotency-key')) {
+    setHeader(request, 'Idempotency-Key', randomUUID());
+  }
+
+  // Probes, metrics, the spec and the docs are unauthenticated (security: []); every other
+  // operation needs both credentials.
+  if (!PUBLIC_PATH.test(request.uri)) {
+    setHeader(request, 'x-api-key', CONTRACT_CLIENT_ID);
+    setHeader(request, 'Authorization', `Bearer ${CONTRACT_TOKEN}`);
+  }
+
+  if (/^2\d\d$/.test(status)) {
+    const mediaType = expectedHeader(transaction, 'Content-Type') ?? '';
+    // /docs/{asset} documents a stylesheet and scripts; the example names the stylesheet.
+    if (mediaType.startsWith('text/javascript')) {
+      transaction.fullPath = transaction.request.uri = transaction.fullPath.replace(/[^/]+$/, 'swagger-initializer.js');
+    }
+    // Dredd compares a non-JSON body with the example byte for byte; for metrics, the spec and
+    // the docs page the example is only a sample, so check the status and Content-Type only.
+    if (!/json/.test(mediaType)) {
+      delete expected.body;
+      delete expected.bodySchema;
+    }
+    return;
+  }
+  if (UNPROVOKABLE.has(status)) {
+    transaction.skip = true;
+    return;
+  }
+  transaction.skip = false;
+  if (!provoke[status]) {
+    transaction.fail = `no hook provokes ${status}; add one to test/contract/hooks.cjs`;
+    return;
+  }
+  await provoke[status](transaction);
+}

@@ -1,0 +1,283 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { describeEachDatabase } from './helpers/databases';
+import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
+import { countEvents, withKnex } from './helpers/sql';
+import { authHeaders } from './helpers/tokens';
+
+const run = promisify(execFile);
+let orgCounter = 0;
+/** A fresh tenant per test, so chains and counts never interfere. */
+const freshOrg = (label: string) => `${label}-${Date.now()}-${orgCounter++}@AdobeOrg`;
+
+describeEachDatabase('Trustworthy ingest', (database) => {
+  let running: RunningService;
+  let headers: Record<string, string>;
+  before(async () => {
+    running = await startService(database().url);
+    headers = await authHeaders({ orgs: '*' });
+  });
+  after(() => running?.close());
+
+  const post = (path: string, body: unknown, extra: Record<string, string> = {}) =>
+    postJson(`${running.url}${path}`, body, { ...headers, ...extra });
+  const seed = async (org: string, n: number) => {
+    const res = await post('/audits/batch', Array.from({ length: n }, (_, i) => sampleEvent({ imsOrgId: org, action: `a${i}` })));
+    expect(res.status).to.equal(201);
+    return ((await res.json()) as { ids: string[] }).ids;
+  };
+  const verify = async (org: string, extra: Record<string, string> = {}) => {
+    const res = await fetch(`${running.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers: { ...headers, ...extra } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  describe('POST /audits/batch', () => {
+    it('stores every event, answering their ids in input order', async () => {
+      const org = freshOrg('batch');
+      const events = Array.from({ length: 25 }, (_, i) => sampleEvent({ imsOrgId: org, action: `act-${i}` }));
+      const res = await post('/audits/batch', events);
+      expect(res.status).to.equal(201);
+      const { ids } = (await res.json()) as { ids: string[] };
+      expect(ids).to.have.length(25);
+      for (const [i, id] of ids.entries()) {
+        const stored = await running.service.store.get(id);
+        expect(stored).to.include({ action: `act-${i}`, seq: i + 1 });
+      }
+    });
+
+    it('is all or nothing: one invalid item is 400 naming each failing index and field, and nothing is stored', async () => {
+      const org = freshOrg('invalid');
+      const events = [
+        sampleEvent({ imsOrgId: org }),
+        sampleEvent({ imsOrgId: org, timestamp: '2017-02-30T00:00:00Z' }),
+        sampleEvent({ imsOrgId: org }),
+        { ...sampleEvent({ imsOrgId: org }), action: undefined, extra: 1 },
+      ];
+      const before = await countEvents(database().url);
+      const res = await post('/audits/batch', events);
+      expect(res.status).to.equal(400);
+      const body = (await res.json()) as { reason: string; message: string; details: { path: string }[] };
+      expect(body.reason).to.equal('bad_request');
+      expect(body.details.map((d) => d.path)).to.have.members(['body[1].timestamp', 'body[3].action', 'body[3].extra']);
+      expect(body.message).to.contain('body[1].timestamp').and.contain('body[3].action');
+      expect(await countEvents(database().url)).to.equal(before);
+    });
+
+    it('is 403 when one item is outside the token orgs, and nothing is stored', async () => {
+      const limited = await authHeaders({ orgs: ['ORG-A@AdobeOrg'] });
+      const before = await countEvents(database().url);
+      const res = await post('/audits/batch', [sampleEvent(), sampleEvent({ imsOrgId: 'ORG-B@AdobeOrg' })], limited);
+      expect(res.status).to.equal(403);
+      expect(await res.json()).to.deep.include({ reason: 'forbidden', message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"' });
+      expect(await countEvents(database().url)).to.equal(before);
+    });
+
+    it('refuses an empty batch, more than 1000 items, a non-array and a body over 1 MiB', async () => {
+      const before = await countEvents(database().url);
+      expect((await post('/audits/batch', [])).status).to.equal(400);
+      const tooMany = await post('/audits/batch', Array.from({ length: 1001 }, () => ({ action: 'a' })));
+      expect(tooMany.status).to.equal(400);
+      expect(((await tooMany.json()) as { message: string }).message).to.contain('must NOT have more than 1000 items');
+      expect((await post('/audits/batch', sampleEvent())).status).to.equal(400);
+      const big = Array.from({ length: 300 }, () => sampleEvent({ userIdentifier: 'u'.repeat(4000) }));
+      const tooLarge = await post('/audits/batch', big);
+      expect(tooLarge.status).to.equal(413);
+      expect(((await tooLarge.json()) as { message: string }).message).to.equal('request body exceeds the limit of 1048576 bytes');
+      expect(await countEvents(database().url)).to.equal(before);
+    });
+
+    it('accepts 1000 events within the byte cap', async () => {
+      const org = freshOrg('thousand');
+      expect(await seed(org, 1000)).to.have.length(1000);
+      expect((await verify(org)).body).to.include({ verified: true, count: 1000, headSeq: 1000 });
+    });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('replays the same id for the same key and body, storing once', async () => {
+      const org = freshOrg('idem');
+      const event = sampleEvent({ imsOrgId: org });
+      const first = await post('/audits', event, { 'idempotency-key': 'key-1' });
+      expect(first.status).to.equal(201);
+      expect(first.headers.get('idempotent-replayed')).to.equal('false');
+      const id = await first.json();
+      const again = await post('/audits', event, { 'idempotency-key': 'key-1' });
+      expect(again.status).to.equal(201);
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      expect(again.headers.get('location')).to.equal(`/audits/${id}`);
+      expect(await again.json()).to.equal(id);
+      expect((await verify(org)).body).to.include({ count: 1 });
+    });
+
+    it('stores once when retries arrive concurrently', async () => {
+      const org = freshOrg('concurrent');
+      const event = sampleEvent({ imsOrgId: org });
+      const responses = await Promise.all(Array.from({ length: 20 }, () => post('/audits', event, { 'idempotency-key': 'same' })));
+      expect(responses.map((r) => r.status)).to.deep.equal(Array(20).fill(201));
+      const ids = new Set(await Promise.all(responses.map((r) => r.json())));
+      expect(ids.size).to.equal(1);
+      expect(responses.filter((r) => r.headers.get('idempotent-replayed') === 'true')).to.have.length(19);
+      expect((await verify(org)).body).to.include({ count: 1, verified: true });
+    });
+
+    it('answers 422 for the same key with a different body, storing nothing', async () => {
+      const org = freshOrg('mismatch');
+      await post('/audits', sampleEvent({ imsOrgId: org }), { 'idempotency-key': 'k' });
+      const res = await post('/audits', sampleEvent({ imsOrgId: org, action: 'other' }), { 'idempotency-key': 'k' });
+      expect(res.status).to.equal(422);
+      expect(await res.json()).to.deep.include({ reason: 'idempotency_key_reused' });
+      expect((await verify(org)).body).to.include({ count: 1 });
+    });
+
+    it('treats the same key and events on the other endpoint as a different request', async () => {
+      const org = freshOrg('cross');
+      const event = sampleEvent({ imsOrgId: org });
+      expect((await post('/audits', event, { 'idempotency-key': 'cross' })).status).to.equal(201);
+      expect((await post('/audits/batch', [event], { 'idempotency-key': 'cross' })).status).to.equal(422);
+    });
+
+    it('replays a batch with all its ids', async () => {
+      const org = freshOrg('batch-idem');
+      const events = [sampleEvent({ imsOrgId: org }), sampleEvent({ imsOrgId: org, action: 'b' })];
+      const first = (await (await post('/audits/batch', events, { 'idempotency-key': 'b1' })).json()) as { ids: string[] };
+      const again = await post('/audits/batch', events, { 'idempotency-key': 'b1' });
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      expect(await again.json()).to.deep.equal(first);
+      expect((await verify(org)).body).to.include({ count: 2 });
+    });
+
+    it('scopes keys to the client', async () => {
+      const org = freshOrg('scoped');
+      const event = sampleEvent({ imsOrgId: org });
+      const mine = await (await post('/audits', event, { 'idempotency-key': 'shared' })).json();
+      const otherClient = await authHeaders({ clientId: 'other-client', orgs: '*' });
+      const theirs = await postJson(`${running.url}/audits`, event, { ...otherClient, 'idempotency-key': 'shared' });
+      expect(theirs.status).to.equal(201);
+      expect(await theirs.json()).to.not.equal(mine);
+    });
+
+    it('forgets expired keys, and purges them', async () => {
+      const org = freshOrg('expiry');
+      const event = sampleEvent({ imsOrgId: org });
+      const first = await (await post('/audits', event, { 'idempotency-key': 'old' })).json();
+      const purged = await running.service.store.deleteExpiredIdempotencyKeys(Date.now() + 25 * 3600_000);
+      expect(purged).to.be.greaterThan(0);
+      const second = await post('/audits', event, { 'idempotency-key': 'old' });
+      expect(second.headers.get('idempotent-replayed')).to.equal('false');
+      expect(await second.json()).to.not.equal(first);
+    });
+
+    it('refuses a malformed key with 400', async () => {
+      const res = await post('/audits/batch', [sampleEvent()], { 'idempotency-key': 'x'.repeat(256) });
+      expect(res.status).to.equal(400);
+      expect(((await res.json()) as { message: string }).message).to.match(/^header\["idempotency-key"\] must NOT have more than 255 characters$/);
+    });
+  });
+
+  describe('hash chain', () => {
+    it('keeps one gapless chain per tenant under concurrent single and batch posts', async () => {
+      const orgs = [freshOrg('c1'), freshOrg('c2')];
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          i % 3 === 0
+            ? post('/audits/batch', [sampleEvent({ imsOrgId: orgs[0] }), sampleEvent({ imsOrgId: orgs[1] })])
+            : post('/audits', sampleEvent({ imsOrgId: orgs[i % 2] })),
+        ),
+      );
+      const [a, b] = await Promise.all(orgs.map((org) => verify(org)));
+      expect(a.body.verified && b.body.verified).to.equal(true);
+      expect((a.body.count as number) + (b.body.count as number)).to.equal(40);
+      expect(a.body.headSeq).to.equal(a.body.count);
+    });
+
+    it('exposes seq and hash as the receipt: the head hash is the last event hash', async () => {
+      const org = freshOrg('receipt');
+      const ids = await seed(org, 3);
+      const last = await running.service.store.get(ids[2]);
+      expect((await verify(org)).body).to.deep.equal({ imsOrgId: org, verified: true, count: 3, headSeq: 3, headHash: last!.hash });
+    });
+
+    it('answers verified with count 0 for an org with no events', async () => {
+      const org = freshOrg('empty');
+      expect((await verify(org)).body).to.deep.equal({ imsOrgId: org, verified: true, count: 0, headSeq: 0, headHash: '0'.repeat(64) });
+    });
+
+    type Tamper = (db: import('knex').Knex, org: string) => Promise<unknown>;
+    const where = (org: string, seq: number) => ({ ims_org_id: org, seq });
+    const tamperings: [string, Tamper, number, RegExp][] = [
+      ['an edited field', (db, org) => db('audit_events').where(where(org, 3)).update({ action: 'deleted-nothing' }), 3, /does not match its hash/],
+      ['an edited tag', (db, org) => db('audit_events').where(where(org, 2)).update({ tags: JSON.stringify({ region: 'us' }) }), 2, /does not match its hash/],
+      ['an edited timestamp', (db, org) => db('audit_events').where(where(org, 4)).increment('occurred_at', 1), 4, /does not match its hash/],
+      ['a deleted event in the middle', (db, org) => db('audit_events').where(where(org, 3)).delete(), 3, /event 3 is missing/],
+      ['a deleted event at the tail', (db, org) => db('audit_events').where(where(org, 5)).delete(), 5, /missing from the end/],
+      [
+        'an inserted event beyond the head',
+        async (db, org) => {
+          const row = await db('audit_events').where(where(org, 5)).first();
+          await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 6 });
+        },
+        6,
+        /beyond the chain head/,
+      ],
+      [
+        'an event inserted in the middle (later ones shifted)',
+        async (db, org) => {
+          for (const seq of [5, 4, 3]) await db('audit_events').where(where(org, seq)).update({ seq: seq + 1 });
+          const row = await db('audit_events').where(where(org, 2)).first();
+          await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 3, action: 'forged' });
+          await db('audit_chain_heads').where({ ims_org_id: org }).update({ seq: 6 });
+        },
+        3,
+        /does not match its hash/,
+      ],
+      [
+        'two events swapped',
+        async (db, org) => {
+          await db('audit_events').where(where(org, 2)).update({ seq: -2 });
+          await db('audit_events').where(where(org, 4)).update({ seq: 2 });
+          await db('audit_events').where(where(org, -2)).update({ seq: 4 });
+        },
+        2,
+        /does not match its hash/,
+      ],
+      ['a rewritten head', (db, org) => db('audit_chain_heads').where({ ims_org_id: org }).update({ hash: 'f'.repeat(64) }), 5, /not the recorded chain head/],
+    ];
+    for (const [name, tamper, brokenAt, reason] of tamperings) {
+      it(`detects ${name}`, async () => {
+        const org = freshOrg('tamper');
+        await seed(org, 5);
+        expect((await verify(org)).body.verified).to.equal(true);
+        await withKnex(database().url, (db) => tamper(db, org));
+        const { body } = await verify(org);
+        expect(body).to.include({ verified: false, brokenAt });
+        expect(body.reason).to.match(reason);
+      });
+    }
+
+    it('verifies only for readers of the org: 403 otherwise, 400 without imsOrgId', async () => {
+      expect((await verify('ORG-B@AdobeOrg', await authHeaders({ orgs: ['ORG-A@AdobeOrg'] }))).status).to.equal(403);
+      expect((await verify('ORG-A@AdobeOrg', await authHeaders({ scope: 'audit.write' }))).status).to.equal(403);
+      const res = await fetch(`${running.url}/audits/verify`, { headers });
+      expect(res.status).to.equal(400);
+      expect(await res.json()).to.deep.include({ message: 'query.imsOrgId is required' });
+    });
+
+    it('npm run verify exits 0 on an intact chain and 1 on a broken one, saying where', async () => {
+      const org = freshOrg('cli');
+      await seed(org, 4);
+      const cli = (org: string) =>
+        run('npx', ['tsx', 'scripts/verify.ts', '--org', org, '--database', database().url]).then(
+          (r) => ({ code: 0, out: r.stdout }),
+          (e) => ({ code: e.code as number, out: e.stdout as string }),
+        );
+      const intact = await cli(org);
+      expect(intact.code).to.equal(0);
+      expect(intact.out).to.match(/OK: 4 events verified/);
+      await withKnex(database().url, (db) => db('audit_events').where({ ims_org_id: org, seq: 2 }).update({ source: 'x' }));
+      const broken = await cli(org);
+      expect(broken.code).to.equal(1);
+      expect(broken.out).to.match(/BROKEN at seq 2: event 2 does not match its hash/);
+    });
+  });
+});
