@@ -25,6 +25,15 @@ describeEachDatabase('createAuditClient', (database) => {
     expect(stored).to.deep.include({ id: data, imsOrgId: ORG, action: event.action });
   });
 
+  it('posts a batch and gets the ids in input order', async () => {
+    const client = createAuditClient({ baseUrl: running.url, apiKey: CLIENT_ID, token: await mintToken() });
+    const batch = [event, { ...event, action: 'delete' }];
+    const { data, response } = await client.POST('/audits/batch', { body: batch });
+    expect(response.status).to.equal(201);
+    const stored = await Promise.all(data!.ids.map((id) => running.service.store.get(id)));
+    expect(stored.map((e) => e?.action)).to.deep.equal(['update', 'delete']);
+  });
+
   it('asks a token function for a current token on every request', async () => {
     let calls = 0;
     const client = createAuditClient({

@@ -92,6 +92,49 @@ describeEachDatabase('GET /metrics', (database) => {
     expect(delta('audit_events_rejected_total', { reason: 'not_found' }), 'a 404 posts no event').to.equal(0);
   });
 
+  it('counts a batch as one write of its size, and an idempotent replay as nothing new', async () => {
+    const before = await scrape();
+    const headers = { ...(await authHeaders()), 'Idempotency-Key': `metrics-${Date.now()}` };
+    const batch = [sampleEvent(), sampleEvent({ action: 'create' }), sampleEvent({ action: 'delete' })];
+    expect((await postJson(`${running.url}/audits/batch`, batch, headers)).status).to.equal(201);
+    const replay = await postJson(`${running.url}/audits/batch`, batch, headers);
+    expect(replay.headers.get('idempotent-replayed')).to.equal('true');
+    const after = await scrape();
+    const delta = (name: string, labels?: Record<string, string>) =>
+      (after.get(key(name, labels)) ?? 0) - (before.get(key(name, labels)) ?? 0);
+    expect(delta('audit_http_requests_total', { operationId: 'createAuditEvents', status: '201' })).to.equal(2);
+    expect(delta('audit_events_accepted_total')).to.equal(3);
+    expect(delta('audit_event_batch_size_count')).to.equal(1);
+    expect(delta('audit_event_batch_size_sum')).to.equal(3);
+    expect(delta('audit_event_batch_size_bucket', { le: '2' })).to.equal(0);
+    expect(delta('audit_event_batch_size_bucket', { le: '5' })).to.equal(1);
+  });
+
+  it('shows events waiting for their commit in the write-queue gauge', async () => {
+    const store = running.service.store;
+    const commit = store.commit.bind(store);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const committing = new Promise<void>((resolve) => (started = resolve));
+    store.commit = async (requests) => {
+      started();
+      await held;
+      return commit(requests);
+    };
+    try {
+      const posted = postJson(`${running.url}/audits/batch`, [sampleEvent(), sampleEvent()], await authHeaders());
+      await committing;
+      expect((await scrape()).get(key('audit_write_queue_depth'))).to.equal(2);
+      release();
+      expect((await posted).status).to.equal(201);
+      expect((await scrape()).get(key('audit_write_queue_depth'))).to.equal(0);
+    } finally {
+      release();
+      delete (store as Partial<typeof store>).commit; // back to the prototype's method
+    }
+  });
+
   it('reads the write queue and the database pool at scrape time', async () => {
     const samples = await scrape();
     expect(samples.get(key('audit_write_queue_depth'))).to.equal(0);
