@@ -3,24 +3,10 @@ import { uuidv7 } from './ids';
 import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant, parseInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
+import { type ChainHead, type CommitSql, type EventRow, inSqliteTransaction, type KeyRow, postgresCommitSql } from './commitSql';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
 
-
-interface EventRow {
-  id: string;
-  ims_org_id: string;
-  seq: number | string;
-  action: string;
-  source: string;
-  service_id: string;
-  resource_id: string;
-  user_identifier: string;
-  occurred_at: number | string;
-  received_at: number | string;
-  tags: string | Record<string, string> | null;
-  hash: string;
-}
 
 /** Occupancy of the database connection pool. */
 export interface PoolStats {
@@ -63,15 +49,8 @@ const replayOf = (outcome: StoredOutcome): WriteOutcome => ({
   eventIds: outcome.events.map((e) => e.id),
 });
 
-interface ChainHead {
-  seq: number;
-  hash: string;
-}
-
 // Events read per query while verifying: bounds memory on chains of any length.
 const VERIFY_PAGE = 5000;
-// Rows per INSERT statement: 12 bound values each stays far below both databases' parameter limits.
-const INSERT_CHUNK = 500;
 
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
@@ -115,66 +94,66 @@ export class AuditStore {
    * retries the requests one by one, so one bad request fails only itself.
    */
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
+    const work = (sql: CommitSql) => this.commitWith(sql, requests);
     return translateErrors(() =>
-      this.db.transaction(async (trx) => {
-        const now = Date.now();
-        // A key used twice within this group: the later request replays the earlier one's outcome.
-        const outcomes: (WriteOutcome | { kind: 'duplicate'; of: number } | undefined)[] = [];
-        const claimed = await this.findIdempotencyKeys(trx, requests, now);
-        const toStore: number[] = [];
-        requests.forEach((request, i) => {
-          const claim = request.idempotency;
-          const earlier = claim && claimed.get(idempotencyId(claim));
-          if (!earlier) {
-            if (claim) claimed.set(idempotencyId(claim), { requestHash: claim.requestHash, request: i });
-            toStore.push(i);
-          } else if (earlier.requestHash !== claim.requestHash) {
-            outcomes[i] = { kind: 'mismatch' };
-          } else if (earlier.eventIds) {
-            outcomes[i] = { kind: 'replayed', eventIds: earlier.eventIds };
-          } else {
-            outcomes[i] = { kind: 'duplicate', of: earlier.request! }; // same key twice in this group
-          }
-        });
+      this.postgres ? this.db.transaction((trx) => work(postgresCommitSql(trx))) : inSqliteTransaction(this.db, work),
+    );
+  }
 
-        const heads = await this.lockHeads(trx, toStore.flatMap((i) => requests[i].events.map((e) => e.imsOrgId)));
-        const receivedAt = formatInstant(now);
-        const rows: EventRow[] = [];
-        for (const i of toStore) {
-          const events = requests[i].events.map((event) => {
-            const head = heads.get(event.imsOrgId)!;
-            const unhashed = { ...normalise(event), id: uuidv7(), receivedAt, seq: head.seq + 1 };
-            const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
-            heads.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
-            rows.push(this.toRow(linked));
-            return linked;
-          });
-          outcomes[i] = { kind: 'stored', events };
-        }
-        for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-          await trx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK));
-        }
-        for (const [imsOrgId, head] of heads) {
-          await trx('audit_chain_heads').where({ ims_org_id: imsOrgId }).update({ seq: head.seq, hash: head.hash });
-        }
-        const keyRows = toStore.flatMap((i) => {
-          const claim = requests[i].idempotency;
-          const outcome = outcomes[i] as { kind: 'stored'; events: StoredAuditEvent[] };
-          return claim
-            ? [{
-                client_id: claim.clientId,
-                key: claim.key,
-                request_hash: claim.requestHash,
-                event_ids: JSON.stringify(outcome.events.map((e) => e.id)),
-                expires_at: now + this.idempotencyTtlMs,
-              }]
-            : [];
+  private async commitWith(sql: CommitSql, requests: WriteRequest[]): Promise<WriteOutcome[]> {
+    const now = Date.now();
+    // A key used twice within this group: the later request replays the earlier one's outcome.
+    const outcomes: (WriteOutcome | { kind: 'duplicate'; of: number } | undefined)[] = [];
+    const claimed = await this.findIdempotencyKeys(sql, requests, now);
+    const toStore: number[] = [];
+    requests.forEach((request, i) => {
+      const claim = request.idempotency;
+      const earlier = claim && claimed.get(idempotencyId(claim));
+      if (!earlier) {
+        if (claim) claimed.set(idempotencyId(claim), { requestHash: claim.requestHash, request: i });
+        toStore.push(i);
+      } else if (earlier.requestHash !== claim.requestHash) {
+        outcomes[i] = { kind: 'mismatch' };
+      } else if (earlier.eventIds) {
+        outcomes[i] = { kind: 'replayed', eventIds: earlier.eventIds };
+      } else {
+        outcomes[i] = { kind: 'duplicate', of: earlier.request! };
+      }
+    });
+
+    const orgs = [...new Set(toStore.flatMap((i) => requests[i].events.map((e) => e.imsOrgId)))].sort();
+    const heads = orgs.length > 0 ? await sql.lockHeads(orgs) : new Map<string, ChainHead>();
+    const receivedAt = formatInstant(now);
+    const rows: EventRow[] = [];
+    const keyRows: KeyRow[] = [];
+    for (const i of toStore) {
+      const events = requests[i].events.map((event) => {
+        const head = heads.get(event.imsOrgId)!;
+        const occurredAt = parseInstant(event.timestamp);
+        if (occurredAt === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
+        const unhashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: head.seq + 1 };
+        const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
+        heads.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
+        rows.push(this.toRow(linked, occurredAt, now));
+        return linked;
+      });
+      outcomes[i] = { kind: 'stored', events };
+      const claim = requests[i].idempotency;
+      if (claim) {
+        keyRows.push({
+          client_id: claim.clientId,
+          key: claim.key,
+          request_hash: claim.requestHash,
+          event_ids: JSON.stringify(events.map((e) => e.id)),
+          expires_at: now + this.idempotencyTtlMs,
         });
-        if (keyRows.length > 0) await trx('idempotency_keys').insert(keyRows);
-        return outcomes.map((outcome) =>
-          outcome!.kind === 'duplicate' ? replayOf(outcomes[outcome!.of] as StoredOutcome) : outcome!,
-        );
-      }),
+      }
+    }
+    if (rows.length > 0) await sql.insertEvents(rows);
+    if (heads.size > 0) await sql.saveHeads(heads);
+    if (keyRows.length > 0) await sql.insertKeys(keyRows);
+    return outcomes.map((outcome) =>
+      outcome!.kind === 'duplicate' ? replayOf(outcomes[outcome!.of] as StoredOutcome) : outcome!,
     );
   }
 
@@ -184,21 +163,11 @@ export class AuditStore {
   }
 
   /** Live keys among the group's claims, with the ids their first request stored. */
-  private async findIdempotencyKeys(
-    trx: Knex.Transaction,
-    requests: WriteRequest[],
-    now: number,
-  ): Promise<Map<string, ClaimedKey>> {
-    const claims = requests.flatMap((r) => (r.idempotency ? [r.idempotency] : []));
+  private async findIdempotencyKeys(sql: CommitSql, requests: WriteRequest[], now: number): Promise<Map<string, ClaimedKey>> {
+    const pairs = requests.flatMap((r): [string, string][] => (r.idempotency ? [[r.idempotency.clientId, r.idempotency.key]] : []));
     const claimed = new Map<string, ClaimedKey>();
-    if (claims.length === 0) return claimed;
-    const pairs = claims.map((c) => [c.clientId, c.key]);
-    // An expired key is as good as unused; drop it so the new claim can take its place.
-    await trx('idempotency_keys').whereIn(['client_id', 'key'], pairs).where('expires_at', '<=', now).delete();
-    const rows: { client_id: string; key: string; request_hash: string; event_ids: string }[] = await trx(
-      'idempotency_keys',
-    ).whereIn(['client_id', 'key'], pairs);
-    for (const row of rows) {
+    if (pairs.length === 0) return claimed;
+    for (const row of await sql.liveKeys(pairs, now)) {
       claimed.set(idempotencyId({ clientId: row.client_id, key: row.key }), {
         requestHash: row.request_hash,
         eventIds: JSON.parse(row.event_ids),
@@ -263,28 +232,7 @@ export class AuditStore {
     return row && this.fromRow(row);
   }
 
-  /**
-   * The current heads of the given tenants' chains, created at seq 0 where missing. On
-   * PostgreSQL the rows stay locked until the transaction ends, so concurrent writers (in
-   * this process or another instance) extend each chain one after another. Locks are taken
-   * in org order so two writers never wait on each other in a cycle. SQLite needs no lock:
-   * it has one writer at a time.
-   */
-  private async lockHeads(trx: Knex.Transaction, imsOrgIds: string[]): Promise<Map<string, ChainHead>> {
-    const orgs = [...new Set(imsOrgIds)].sort();
-    if (orgs.length === 0) return new Map();
-    await trx('audit_chain_heads')
-      .insert(orgs.map((org) => ({ ims_org_id: org, seq: 0, hash: GENESIS_HASH })))
-      .onConflict('ims_org_id')
-      .ignore();
-    const query = trx('audit_chain_heads').whereIn('ims_org_id', orgs).orderBy('ims_org_id');
-    const rows: { ims_org_id: string; seq: number | string; hash: string }[] = await (this.postgres
-      ? query.forUpdate()
-      : query);
-    return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
-  }
-
-  private toRow(event: StoredAuditEvent): EventRow {
+  private toRow(event: StoredAuditEvent, occurredAt: number, receivedAt: number): EventRow {
     return {
       id: event.id,
       ims_org_id: event.imsOrgId,
@@ -294,8 +242,8 @@ export class AuditStore {
       service_id: event.service.serviceId,
       resource_id: event.resource.resourceId,
       user_identifier: event.userIdentifier,
-      occurred_at: parseInstant(event.timestamp)!,
-      received_at: parseInstant(event.receivedAt)!,
+      occurred_at: occurredAt,
+      received_at: receivedAt,
       tags: event.tags === undefined ? null : this.postgres ? event.tags : JSON.stringify(event.tags),
       hash: event.hash,
     };
@@ -321,16 +269,14 @@ export class AuditStore {
 }
 
 /** The event as it is stored and hashed: the timestamp in its canonical UTC form, no extra fields. */
-function normalise(event: AuditEvent): AuditEvent {
-  const instant = parseInstant(event.timestamp);
-  if (instant === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
+function normalise(event: AuditEvent, occurredAt: number): AuditEvent {
   return {
     action: event.action,
     imsOrgId: event.imsOrgId,
     resource: { resourceId: event.resource.resourceId },
     service: { serviceId: event.service.serviceId },
     source: event.source,
-    timestamp: formatInstant(instant),
+    timestamp: formatInstant(occurredAt),
     userIdentifier: event.userIdentifier,
     ...(event.tags !== undefined && { tags: { ...event.tags } }),
   };
