@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { operations } from '../../generated/openapi';
 import type { Principal } from '../auth/principal';
 import type { Config } from '../config';
@@ -36,13 +37,14 @@ type Responses<Op extends OperationId> = operations[Op]['responses'];
 
 /**
  * One body per documented media type. A JSON body is serialised by the pipeline; any other is
- * sent as it is, under exactly the media type the spec names (contract tests compare it).
+ * sent as it is (a Readable is streamed), under exactly the media type the spec names (contract
+ * tests compare it).
  */
 type ReplyBody<Response> = Response extends { content: infer Content }
   ? {
       [Media in keyof Content]: Media extends 'application/json'
         ? { body: Content[Media]; contentType?: never }
-        : { body: string | Uint8Array; contentType: Media };
+        : { body: string | Uint8Array | Readable; contentType: Media };
     }[keyof Content]
   : never;
 
