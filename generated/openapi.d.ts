@@ -123,6 +123,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description The service's metrics in the Prometheus text exposition format, for a
+         *     Prometheus scrape. No authentication: expose it only where scrapers can
+         *     reach it.
+         *
+         *     - `audit_http_requests_total{operationId,status}`: requests answered;
+         *       `operationId` is `none` for a request that matched no operation (404, 405).
+         *     - `audit_http_request_duration_seconds{operationId}`: time to answer (histogram).
+         *     - `audit_events_accepted_total`: events committed.
+         *     - `audit_events_rejected_total{reason}`: requests to post events that
+         *       were refused, by `ErrorResponse` reason (`bad_request`, `unauthorized`, `forbidden`, …).
+         *     - `audit_event_batch_size`: events per committed write request (histogram).
+         *     - `audit_write_queue_depth`: events waiting to be written.
+         *     - `audit_db_pool_connections{state}`: database connections `used` and `free`;
+         *       `audit_db_pool_pending_acquires`: requests waiting for a connection.
+         *     - The default Node.js process metrics (`process_*`, `nodejs_*`).
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This contract, as JSON
+         * @description The OpenAPI document the server runs on (`api/openapi.yaml`), converted to JSON.
+         */
+        get: operations["getOpenApiJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/openapi.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * This contract, as YAML
+         * @description The OpenAPI document the server runs on, byte for byte as in `api/openapi.yaml`.
+         */
+        get: operations["getOpenApiYaml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Interactive API reference
+         * @description Swagger UI for this contract. Everything the page loads comes from this
+         *     server (Swagger UI from the installed `swagger-ui-dist` package, under
+         *     `/docs/…`), and its Content-Security-Policy forbids every other host, so
+         *     it works offline. "Try it out" sends requests to this server; use
+         *     **Authorize** to enter the `x-api-key` and the bearer token.
+         */
+        get: operations["getDocs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A script or stylesheet of the docs page
+         * @description The files the `/docs` page loads: `swagger-ui.css` and
+         *     `swagger-ui-bundle.js` from the installed `swagger-ui-dist` package,
+         *     and `swagger-initializer.js`, which points Swagger UI at `/openapi.json`.
+         */
+        get: operations["getDocsAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -292,6 +412,21 @@ export interface components {
         };
     };
     responses: {
+        /** @description Nothing is at this path. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "not_found",
+                 *       "message": "no docs asset named \"missing.js\""
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
         /** @description The `Idempotency-Key` was already used with a different request body. Nothing was stored. */
         IdempotencyKeyReused: {
             headers: {
@@ -711,6 +846,148 @@ export interface operations {
                 };
             };
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The current values of every metric. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP audit_events_accepted_total Audit events committed to the database.
+                     *     # TYPE audit_events_accepted_total counter
+                     *     audit_events_accepted_total 42
+                     */
+                    "text/plain; version=0.0.4; charset=utf-8": string;
+                };
+            };
+        };
+    };
+    getOpenApiJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "openapi": "3.0.3",
+                     *       "info": {
+                     *         "title": "Audit Service API",
+                     *         "version": "1.0.0"
+                     *       },
+                     *       "paths": {}
+                     *     }
+                     */
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getOpenApiYaml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example openapi: 3.0.3
+                     *     info:
+                     *       title: Audit Service API
+                     *       version: 1.0.0
+                     */
+                    "application/yaml": string;
+                };
+            };
+        };
+    };
+    getDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The HTML page. */
+            200: {
+                headers: {
+                    /** @description Allows scripts, styles, images and requests from this server only. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <!doctype html>
+                     *     <html lang="en">
+                     *     <head><title>Audit Service API</title></head>
+                     *     <body><div id="swagger-ui"></div></body>
+                     *     </html>
+                     */
+                    "text/html; charset=utf-8": string;
+                };
+            };
+        };
+    };
+    getDocsAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The file name.
+                 * @example swagger-ui.css
+                 */
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example .swagger-ui { font-family: sans-serif; } */
+                    "text/css; charset=utf-8": string;
+                    /** @example window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" }); */
+                    "text/javascript; charset=utf-8": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
         };
     };
 }

@@ -7,11 +7,11 @@ import type { TokenVerifier } from './auth/tokenVerifier';
 import { errorMiddleware, sendJson } from './errors';
 import { handlers } from './handlers';
 import type { Services } from './handlers/types';
-import type { Contract, Route } from './http/contract';
+import type { Route } from './http/contract';
 import { readJsonBody } from './http/jsonBody';
+import { namedOrg, observeRequests } from './http/observe';
 
 export interface AppDeps extends Services {
-  contract: Contract;
   verifyToken: TokenVerifier;
   logger: Logger;
 }
@@ -21,11 +21,12 @@ const ANONYMOUS = new Principal('', new Set(), new Set());
 type UntypedHandler = (
   input: unknown,
   services: Services,
-) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
+) => Promise<{ status: number; body: unknown; contentType?: string; headers?: Record<string, string> }>;
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
-export function createApp({ contract, verifyToken, logger, ...services }: AppDeps): Koa {
+export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
+  const { contract, metrics } = services;
   const routeOf = (ctx: Koa.Context): Route | undefined => ctx.state.route;
   const { bodyLimitBytes, batchBodyLimitBytes } = services.config;
   const bodyLimit = (route: Route) => (route.operationId === 'createAuditEvents' ? batchBodyLimitBytes : bodyLimitBytes);
@@ -39,6 +40,7 @@ export function createApp({ contract, verifyToken, logger, ...services }: AppDep
     ctx.set('x-request-id', ctx.state.requestId);
     await next();
   });
+  app.use(observeRequests(logger, metrics));
   app.use(errorMiddleware(logger, (ctx, status) => routeOf(ctx)?.stringBodyStatuses.has(status) ?? false));
 
   // The request pipeline, in the order the spec implies: route, authenticate, authorise the
@@ -47,14 +49,20 @@ export function createApp({ contract, verifyToken, logger, ...services }: AppDep
     const { route, params } = contract.match(ctx.method, ctx.path);
     ctx.state.route = route;
     const principal = route.secured ? await authenticate(ctx.headers, verifyToken) : ANONYMOUS;
+    if (route.secured) ctx.state.principal = principal;
     if (route.requiredScope) principal.assertScope(route.requiredScope);
     const body = route.acceptsJsonBody ? await readJsonBody(ctx, bodyLimit(route)) : undefined;
+    ctx.state.org = namedOrg(ctx.query, body);
     const request = contract.validate(route, { params, query: ctx.query, headers: ctx.headers, body });
     // The contract validated the input against this operation's schemas, which the handler's types mirror.
     const handler = handlers[route.operationId] as unknown as UntypedHandler;
     const reply = await handler({ ...request, headers: ctx.headers, principal }, services);
     for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
-    sendJson(ctx, reply.status, reply.body);
+    if (reply.contentType === undefined) return sendJson(ctx, reply.status, reply.body);
+    // Set before the body, so that Koa keeps the spec's media type instead of guessing one.
+    ctx.set('Content-Type', reply.contentType);
+    ctx.status = reply.status;
+    ctx.body = reply.body;
   });
   return app;
 }

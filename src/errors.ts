@@ -30,6 +30,7 @@ export function errorMiddleware(logger: Logger, isStringBody: StringBodyLookup):
       await next();
     } catch (caught) {
       const error = toApiError(caught);
+      ctx.state.error = error; // for the request log and the rejection metrics
       if (error.status >= 500) {
         logger.error({ err: caught, requestId: ctx.state.requestId }, 'request failed: %s', error.message);
       }

@@ -1,5 +1,5 @@
-import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config';
+import { createLogger } from './logger';
 import { createService } from './service';
 
 let config: Config;
@@ -13,7 +13,7 @@ try {
   throw error;
 }
 
-const logger = pino({ level: config.logLevel });
+const logger = createLogger(config.logLevel);
 if (config.auth.mode === 'dev') {
   logger.warn(
     `DEV MODE: no AUTH_* variable is set, so tokens are verified with the local secret in ${config.auth.secretFile}. ` +

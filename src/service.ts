@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
+import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
+import { createLogger } from './logger';
+import { Metrics } from './metrics';
 import { AuditStore } from './store/auditStore';
 import { createKnex } from './store/db';
 import { EventWriter } from './store/eventWriter';
@@ -26,16 +29,21 @@ export interface Service {
 }
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
-export async function createService(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<Service> {
+export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }), config.idempotencyTtlMs);
   try {
     await store.migrate();
-    const [contract, verifyToken] = await Promise.all([Contract.load(), createTokenVerifier(config.auth)]);
+    const [contract, verifyToken, docs] = await Promise.all([
+      Contract.load(),
+      createTokenVerifier(config.auth),
+      DocsSite.load(),
+    ]);
     const writer = new EventWriter(store, {
       maxQueuedEvents: config.writeQueueMaxEvents,
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
     });
-    const app = createApp({ contract, verifyToken, logger, store, writer, config });
+    const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
+    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs });
     const purgeKeys = () =>
       store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();

@@ -1,7 +1,12 @@
 import type { OperationId } from '../http/contract';
 import { createAuditEvent } from './createAuditEvent';
 import { createAuditEvents } from './createAuditEvents';
+import { getDocs } from './getDocs';
+import { getDocsAsset } from './getDocsAsset';
 import { getLiveness } from './getLiveness';
+import { getMetrics } from './getMetrics';
+import { getOpenApiJson } from './getOpenApiJson';
+import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import type { Handler } from './types';
 import { verifyAuditChain } from './verifyAuditChain';
@@ -10,7 +15,12 @@ import { verifyAuditChain } from './verifyAuditChain';
 export const handlers: { [Op in OperationId]: Handler<Op> } = {
   createAuditEvent,
   createAuditEvents,
-  verifyAuditChain,
+  getDocs,
+  getDocsAsset,
   getLiveness,
+  getMetrics,
+  getOpenApiJson,
+  getOpenApiYaml,
   getReadiness,
+  verifyAuditChain,
 };

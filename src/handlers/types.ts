@@ -1,7 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { operations } from '../../generated/openapi';
 import type { Principal } from '../auth/principal';
 import type { Config } from '../config';
-import type { OperationId } from '../http/contract';
+import type { DocsSite } from '../docs/site';
+import type { Contract, OperationId } from '../http/contract';
+import type { Metrics } from '../metrics';
 import type { AuditStore } from '../store/auditStore';
 import type { EventWriter } from '../store/eventWriter';
 
@@ -11,6 +14,9 @@ export interface Services {
   /** The only way handlers write events: group commit with backpressure. */
   writer: EventWriter;
   config: Config;
+  contract: Contract;
+  metrics: Metrics;
+  docs: DocsSite;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
@@ -29,10 +35,23 @@ export interface HandlerInput<Op extends OperationId> {
 
 type Responses<Op extends OperationId> = operations[Op]['responses'];
 
+/**
+ * One body per documented media type. A JSON body is serialised by the pipeline; any other is
+ * sent as it is (a Readable is streamed), under exactly the media type the spec names (contract
+ * tests compare it).
+ */
+type ReplyBody<Response> = Response extends { content: infer Content }
+  ? {
+      [Media in keyof Content]: Media extends 'application/json'
+        ? { body: Content[Media]; contentType?: never }
+        : { body: string | Uint8Array | Readable; contentType: Media };
+    }[keyof Content]
+  : never;
+
 /** A success response the spec documents for the operation. Errors are thrown as ApiError. */
 export type HandlerReply<Op extends OperationId> = {
   [Status in keyof Responses<Op>]: Status extends 200 | 201
-    ? { status: Status; body: JsonContent<Responses<Op>[Status]>; headers?: Record<string, string> }
+    ? { status: Status; headers?: Record<string, string> } & ReplyBody<Responses<Op>[Status]>
     : never;
 }[keyof Responses<Op>];
 

@@ -3,6 +3,7 @@ import type { AuditEvent } from '../api';
 import type { Principal } from '../auth/principal';
 import { ApiError } from '../errors';
 import type { OperationId } from '../http/contract';
+import type { Metrics } from '../metrics';
 import { canonicalJson } from '../store/chain';
 import type { EventWriter } from '../store/eventWriter';
 
@@ -12,7 +13,7 @@ import type { EventWriter } from '../store/eventWriter';
  * input order, with the headers the reply needs.
  */
 export async function writeEvents(
-  writer: EventWriter,
+  { writer, metrics }: { writer: EventWriter; metrics: Metrics },
   operationId: OperationId,
   events: AuditEvent[],
   principal: Principal,
@@ -27,6 +28,7 @@ export async function writeEvents(
   const outcome = await writer.write({ events, idempotency: idempotency || undefined });
   switch (outcome.kind) {
     case 'stored':
+      metrics.recordAccepted(outcome.events.length); // a replay stored nothing, so it counts nothing
       return { ids: outcome.events.map((event) => event.id), headers: { 'Idempotent-Replayed': 'false' } };
     case 'replayed':
       return { ids: outcome.eventIds, headers: { 'Idempotent-Replayed': 'true' } };

@@ -60,12 +60,16 @@ const KNOWN_SECURITY_SCHEMES = new Set(['IMSClientId', 'ImsBearerToken']);
  */
 export class Contract {
   private constructor(
+    /** The spec file's text, exactly as read (served as GET /openapi.yaml). */
+    readonly source: string,
+    /** The parsed spec, never modified (served as GET /openapi.json). */
     readonly document: Record<string, unknown>,
     readonly routes: Route[],
   ) {}
 
   static async load(specPath = SPEC_PATH): Promise<Contract> {
-    const document = parseYaml(await readFile(specPath, 'utf8'));
+    const source = await readFile(specPath, 'utf8');
+    const document = parseYaml(source);
     // Strict mode's check that the document is valid OpenAPI, done here because quick mode skips it.
     const { errors } = new OpenAPISchemaValidator({ version: 3 }).validate(document);
     if (errors.length > 0) throw new Error(`${specPath} is not valid OpenAPI: ${JSON.stringify(errors, null, 2)}`);
@@ -83,7 +87,7 @@ export class Contract {
     const routes = backend.router.getOperations().map((operation) => toRoute(backend, operation));
     // Literal paths win over templates (/audits/export before /audits/{id}).
     routes.sort((a, b) => a.paramNames.length - b.paramNames.length);
-    return new Contract(document, routes);
+    return new Contract(source, document, routes);
   }
 
   /** The route for a request, or 404 (unknown path) / 405 (known path, other method). */

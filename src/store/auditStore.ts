@@ -8,6 +8,14 @@ import { isPostgres } from './db';
 import { translateErrors } from './errors';
 
 
+/** Occupancy of the database connection pool. */
+export interface PoolStats {
+  used: number;
+  free: number;
+  /** Queries waiting for a connection. */
+  pendingAcquires: number;
+}
+
 /** Identifies a retried request: the client's key and the hash of what it sent. */
 export interface IdempotencyClaim {
   clientId: string;
@@ -66,6 +74,15 @@ export class AuditStore {
   /** Answers when the database answers a trivial query. */
   async ping(): Promise<void> {
     await translateErrors(() => this.db.raw('select 1'));
+  }
+
+  poolStats(): PoolStats {
+    // knex drops its pool on destroy(); a scrape after close() reads an empty pool.
+    const pool = this.db.client.pool as
+      | { numUsed(): number; numFree(): number; numPendingAcquires(): number }
+      | undefined;
+    if (!pool) return { used: 0, free: 0, pendingAcquires: 0 };
+    return { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() };
   }
 
   /**

@@ -1,4 +1,4 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../src/config';
 import { createService, type Service } from '../../src/service';
 import { TEST_SECRET } from './tokens';
@@ -9,8 +9,12 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** The real service, in process, on a free loopback port. */
-export async function startService(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningService> {
+/** The real service, in process, on a free loopback port; silent unless given a logger (see captureLogs). */
+export async function startService(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  logger: Logger = pino({ level: 'silent' }),
+): Promise<RunningService> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     AUTH_JWT_SECRET: TEST_SECRET,
@@ -18,7 +22,7 @@ export async function startService(databaseUrl: string, env: Record<string, stri
     HOST: '127.0.0.1',
     ...env,
   });
-  const service = await createService(config, pino({ level: 'silent' }));
+  const service = await createService(config, logger);
   const url = await service.listen();
   return { url, service, close: () => service.close() };
 }

@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SWAGGER_UI = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+
+/** The page may load scripts, styles, images and API calls from this server only. */
+export const DOCS_CSP = [
+  "default-src 'self'",
+  "img-src 'self' data:", // Swagger UI's stylesheet draws its icons as data: URIs
+  "form-action 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const CSS = 'text/css; charset=utf-8';
+const JAVASCRIPT = 'text/javascript; charset=utf-8';
+
+export interface DocsAsset {
+  contentType: typeof CSS | typeof JAVASCRIPT;
+  body: Buffer;
+}
+
+/** The files of GET /docs and GET /docs/{asset}, read once at start-up. */
+export class DocsSite {
+  private constructor(
+    readonly page: Buffer,
+    private readonly assets: ReadonlyMap<string, DocsAsset>,
+  ) {}
+
+  static async load(): Promise<DocsSite> {
+    const read = (dir: string, name: string) => readFile(path.join(dir, name));
+    const [page, css, bundle, initializer] = await Promise.all([
+      read(HERE, 'index.html'),
+      read(SWAGGER_UI, 'swagger-ui.css'),
+      read(SWAGGER_UI, 'swagger-ui-bundle.js'),
+      read(HERE, 'swagger-initializer.js'),
+    ]);
+    return new DocsSite(
+      page,
+      new Map([
+        ['swagger-ui.css', { contentType: CSS, body: css }],
+        ['swagger-ui-bundle.js', { contentType: JAVASCRIPT, body: bundle }],
+        ['swagger-initializer.js', { contentType: JAVASCRIPT, body: initializer }],
+      ]),
+    );
+  }
+
+  asset(name: string): DocsAsset | undefined {
+    return this.assets.get(name);
+  }
+}
