@@ -24,6 +24,8 @@ if (config.auth.mode === 'dev') {
 const service = await createService(config, logger);
 const url = await service.listen();
 logger.info({ url, database: config.database.client }, `audit service listening on ${url}`);
+// Log lines are batched; the start-up lines must not wait for the batch to fill.
+logger.flush();
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
