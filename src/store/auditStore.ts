@@ -149,9 +149,7 @@ export class AuditStore {
         });
       }
     }
-    if (rows.length > 0) await sql.insertEvents(rows);
-    if (heads.size > 0) await sql.saveHeads(heads);
-    if (keyRows.length > 0) await sql.insertKeys(keyRows);
+    if (rows.length > 0) await sql.write(rows, heads, keyRows);
     return outcomes.map((outcome) =>
       outcome!.kind === 'duplicate' ? replayOf(outcomes[outcome!.of] as StoredOutcome) : outcome!,
     );

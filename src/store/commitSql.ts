@@ -46,9 +46,8 @@ export interface CommitSql {
    * the transaction ends, so concurrent writers on any instance extend each chain in turn.
    */
   lockHeads(orgs: string[]): Promise<Map<string, ChainHead>>;
-  insertEvents(rows: EventRow[]): Promise<void>;
-  saveHeads(heads: Map<string, ChainHead>): Promise<void>;
-  insertKeys(rows: KeyRow[]): Promise<void>;
+  /** Inserts the events and idempotency keys and moves the heads forward. */
+  write(events: EventRow[], heads: Map<string, ChainHead>, keys: KeyRow[]): Promise<void>;
 }
 
 /**
@@ -63,14 +62,18 @@ const POSTGRES = {
   // the orgs arrive sorted, so two writers never wait on each other in a cycle.
   lockHeads: `INSERT INTO audit_chain_heads (ims_org_id, seq, hash) SELECT org, 0, $2 FROM unnest($1::text[]) AS org
     ON CONFLICT (ims_org_id) DO UPDATE SET seq = audit_chain_heads.seq RETURNING ims_org_id, seq, hash`,
-  insertEvents: `INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier,
-      occurred_at, received_at, tags, hash)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-      $9::bigint[], $10::bigint[], $11::jsonb[], $12::text[])`,
-  saveHeads: `UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
-    FROM unnest($1::text[], $2::bigint[], $3::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
-  insertKeys: `INSERT INTO idempotency_keys (client_id, key, request_hash, event_ids, expires_at)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])`,
+  // All the writes in one statement: one round trip while the heads are locked.
+  write: `WITH events AS (
+      INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier,
+        occurred_at, received_at, tags, hash)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::text[])
+    ), keys AS (
+      INSERT INTO idempotency_keys (client_id, key, request_hash, event_ids, expires_at)
+      SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[])
+    )
+    UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
+    FROM unnest($18::text[], $19::bigint[], $20::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
 };
 
 const EVENT_COLUMNS = [
@@ -97,17 +100,17 @@ export async function inPostgresTransaction<T>(db: Knex, work: (sql: CommitSql) 
           const rows = await run('lockHeads', [orgs, GENESIS_HASH]);
           return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
         },
-        async insertEvents(rows) {
+        async write(events, heads, keys) {
           const value = (row: EventRow, column: (typeof EVENT_COLUMNS)[number]) =>
             column === 'tags' && row.tags !== null ? JSON.stringify(row.tags) : row[column];
-          await run('insertEvents', EVENT_COLUMNS.map((column) => rows.map((row) => value(row, column))));
-        },
-        async saveHeads(heads) {
           const entries = [...heads];
-          await run('saveHeads', [entries.map(([org]) => org), entries.map(([, h]) => h.seq), entries.map(([, h]) => h.hash)]);
-        },
-        async insertKeys(rows) {
-          await run('insertKeys', KEY_COLUMNS.map((column) => rows.map((row) => row[column])));
+          await run('write', [
+            ...EVENT_COLUMNS.map((column) => events.map((row) => value(row, column))),
+            ...KEY_COLUMNS.map((column) => keys.map((row) => row[column])),
+            entries.map(([org]) => org),
+            entries.map(([, head]) => head.seq),
+            entries.map(([, head]) => head.hash),
+          ]);
         },
       });
       await connection.query('COMMIT');
@@ -174,14 +177,10 @@ export async function inSqliteTransaction<T>(db: Knex, work: (sql: CommitSql) =>
             }),
           );
         },
-        async insertEvents(rows) {
-          for (const row of rows) s.insertEvent.run(row);
-        },
-        async saveHeads(heads) {
+        async write(events, heads, keys) {
+          for (const row of events) s.insertEvent.run(row);
+          for (const row of keys) s.insertKey.run(row);
           for (const [org, head] of heads) s.updateHead.run(head.seq, head.hash, org);
-        },
-        async insertKeys(rows) {
-          for (const row of rows) s.insertKey.run(row);
         },
       });
       s.commit.run();

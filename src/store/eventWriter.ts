@@ -6,6 +6,11 @@ export interface EventWriterOptions {
   maxQueuedEvents: number;
   /** Events committed in one transaction, at most (a larger single request still commits alone). */
   maxEventsPerCommit: number;
+  /**
+   * Transactions in flight at once. One suits SQLite (one writer, one connection); a server
+   * database answers over the network, so several in flight keep it busy while each waits.
+   */
+  maxConcurrentCommits: number;
 }
 
 /** The write queue is full: the client should retry shortly. */
@@ -30,7 +35,7 @@ interface Pending {
 export class EventWriter {
   private readonly queue: Pending[] = [];
   private queuedEvents = 0;
-  private flushing: Promise<void> | undefined;
+  private readonly flushes = new Set<Promise<void>>();
 
   constructor(
     private readonly store: AuditStore,
@@ -50,21 +55,25 @@ export class EventWriter {
     }
     this.queuedEvents += size;
     const outcome = new Promise<WriteOutcome>((resolve, reject) => this.queue.push({ request, resolve, reject }));
-    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+    if (this.flushes.size < this.options.maxConcurrentCommits) {
+      const flush = this.flush().finally(() => this.flushes.delete(flush));
+      this.flushes.add(flush);
+    }
     return outcome;
   }
 
   /** Resolves once every request written so far is committed or failed (graceful shutdown). */
   async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushes.size > 0) await Promise.all(this.flushes);
   }
 
   private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
+    for (;;) {
       // Let requests that are already arriving (their I/O callbacks are queued) join this
       // group. With SQLite the commit blocks the event loop, so without this yield every
       // group would hold only the requests that happened to be queued before it started.
       await new Promise((resolve) => setImmediate(resolve));
+      if (this.queue.length === 0) return;
       const group = this.takeGroup();
       try {
         const outcomes = await this.store.commit(group.map((p) => p.request));
