@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate';
@@ -30,6 +31,13 @@ export function createApp({ contract, verifyToken, logger, ...services }: AppDep
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are logged by errorMiddleware, once, with the request id
+  // Koa reports here only what fails after the response has started: a streamed body. The status
+  // is sent by then, so Koa destroys the connection (a cut-off export never looks complete).
+  app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
+    const requestId = ctx?.state.requestId;
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') logger.debug({ requestId }, 'client left before the response ended');
+    else logger.error({ err: error, requestId }, 'streamed response failed: %s', error.message);
+  });
 
   app.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
@@ -52,7 +60,13 @@ export function createApp({ contract, verifyToken, logger, ...services }: AppDep
     const handler = handlers[route.operationId] as unknown as UntypedHandler;
     const reply = await handler({ ...request, headers: ctx.headers, principal }, services);
     for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
-    sendJson(ctx, reply.status, reply.body);
+    if (reply.body instanceof Readable) {
+      // Koa pipes it with backpressure and destroys it when the client goes away.
+      ctx.status = reply.status;
+      ctx.body = reply.body;
+    } else {
+      sendJson(ctx, reply.status, reply.body);
+    }
   });
   return app;
 }

@@ -6,6 +6,7 @@ import { createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
 import { Contract } from './http/contract';
+import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
 import { createKnex } from './store/db';
 
@@ -24,8 +25,13 @@ export async function createService(config: Config, logger: Logger = pino({ leve
   const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }));
   try {
     await store.migrate();
-    const [contract, verifyToken] = await Promise.all([Contract.load(), createTokenVerifier(config.auth)]);
-    const app = createApp({ contract, verifyToken, logger, store, config });
+    const [contract, verifyToken, cursorKey] = await Promise.all([
+      Contract.load(),
+      createTokenVerifier(config.auth),
+      store.sharedSecret('cursor-hmac'),
+    ]);
+    const cursors = new CursorCodec(cursorKey);
+    const app = createApp({ contract, verifyToken, logger, store, config, cursors });
     const service: Service = {
       app,
       store,

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import * as createAuditEvents from './20261125000000_create_audit_events';
+import * as addReadIndexes from './20261126000000_add_read_indexes';
+import * as createServiceSecrets from './20261126000100_create_service_secrets';
 
 interface Migration {
   name: string;
@@ -8,7 +10,11 @@ interface Migration {
 }
 
 /** Every migration, oldest first. Listed statically so they run the same from src, tests and the knex CLI. */
-const migrations: Migration[] = [{ name: '20261125000000_create_audit_events', ...createAuditEvents }];
+const migrations: Migration[] = [
+  { name: '20261125000000_create_audit_events', ...createAuditEvents },
+  { name: '20261126000000_add_read_indexes', ...addReadIndexes },
+  { name: '20261126000100_create_service_secrets', ...createServiceSecrets },
+];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

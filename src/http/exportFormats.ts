@@ -1,0 +1,61 @@
+import type { components } from '../../generated/openapi';
+
+type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
+
+export interface ExportFormat {
+  contentType: string;
+  fileExtension: string;
+  /** The response text, one chunk per batch of events. */
+  render(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<string>;
+}
+
+/** One StoredAuditEvent JSON object per line: the lossless export. */
+const ndjson: ExportFormat = {
+  contentType: 'application/x-ndjson',
+  fileExtension: 'ndjson',
+  async *render(batches) {
+    for await (const events of batches) yield events.map((event) => `${JSON.stringify(event)}\n`).join('');
+  },
+};
+
+const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
+  ['id', (event) => event.id],
+  ['imsOrgId', (event) => event.imsOrgId],
+  ['seq', (event) => String(event.seq)],
+  ['timestamp', (event) => event.timestamp],
+  ['receivedAt', (event) => event.receivedAt],
+  ['action', (event) => event.action],
+  ['source', (event) => event.source],
+  ['serviceId', (event) => event.service.serviceId],
+  ['resourceId', (event) => event.resource.resourceId],
+  ['userIdentifier', (event) => event.userIdentifier],
+  ['tags', (event) => (event.tags === undefined ? '' : JSON.stringify(event.tags))],
+  ['hash', (event) => event.hash],
+];
+
+/** RFC 4180, one row per event, with spreadsheet formulas made inert (see the spec). */
+const csv: ExportFormat = {
+  contentType: 'text/csv',
+  fileExtension: 'csv',
+  async *render(batches) {
+    yield csvRow(CSV_COLUMNS.map(([name]) => name));
+    for await (const events of batches) {
+      yield events.map((event) => csvRow(CSV_COLUMNS.map(([, value]) => value(event)))).join('');
+    }
+  },
+};
+
+export const EXPORT_FORMATS = { ndjson, csv } as const;
+
+function csvRow(fields: string[]): string {
+  return `${fields.map(csvField).join(',')}\r\n`;
+}
+
+// Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
+const FORMULA_START = /^[=+\-@\t\r]/;
+const NEEDS_QUOTES = /[",\r\n]/;
+
+export function csvField(value: string): string {
+  const inert = FORMULA_START.test(value) ? `'${value}` : value;
+  return NEEDS_QUOTES.test(inert) ? `"${inert.replaceAll('"', '""')}"` : inert;
+}
