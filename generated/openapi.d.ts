@@ -70,7 +70,8 @@ export interface paths {
          *     one row per event, lines ending in CRLF, with the columns `id`,
          *     `imsOrgId`, `seq`, `timestamp`, `receivedAt`, `action`, `source`,
          *     `serviceId`, `resourceId`, `userIdentifier`, `tags` (the tags as a
-         *     JSON object, empty when the event has none) and `hash`. A field that
+         *     JSON object with its keys sorted, empty when the event has none) and
+         *     `hash`. A field that
          *     contains a comma, a double quote, CR or LF is enclosed in double
          *     quotes, with its double quotes doubled. So that a spreadsheet never
          *     runs a value as a formula, a field that begins with `=`, `+`, `-`,

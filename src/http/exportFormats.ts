@@ -1,4 +1,5 @@
 import type { components } from '../../generated/openapi';
+import { canonicalJson } from '../store/chain';
 
 type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
 
@@ -29,7 +30,8 @@ const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
   ['serviceId', (event) => event.service.serviceId],
   ['resourceId', (event) => event.resource.resourceId],
   ['userIdentifier', (event) => event.userIdentifier],
-  ['tags', (event) => (event.tags === undefined ? '' : JSON.stringify(event.tags))],
+  // Keys sorted, so the column reads the same whichever database kept the tags.
+  ['tags', (event) => (event.tags === undefined ? '' : canonicalJson(event.tags))],
   ['hash', (event) => event.hash],
 ];
 
