@@ -144,7 +144,6 @@ describeEachDatabase('GET /audits/export', (database) => {
       expect(text).to.include(',"say ""hi""",');
       expect(text).to.include(',"line one\nline two\r\nline three",');
       expect(text).to.include(",'@SUM(1+1),");
-      // Only the record terminators are bare CRLFs: two records, so exactly two outside quotes.
       expect(text.endsWith('\r\n')).to.equal(true);
     });
   });
