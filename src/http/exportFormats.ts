@@ -3,10 +3,15 @@ import { canonicalJson } from '../store/chain';
 
 type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
 
+// Events per chunk written: ~40 kB, small enough to die young in V8's new space (big strings
+// go straight to the old generation and pile up until a full collection), large enough that
+// per-write overhead is negligible. Measured with npm run bench:query.
+const CHUNK_EVENTS = 100;
+
 export interface ExportFormat {
   contentType: string;
   fileExtension: string;
-  /** The response text, one chunk per batch of events. */
+  /** The response text, in chunks of at most CHUNK_EVENTS events. */
   render(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<string>;
 }
 
@@ -15,7 +20,7 @@ const ndjson: ExportFormat = {
   contentType: 'application/x-ndjson',
   fileExtension: 'ndjson',
   async *render(batches) {
-    for await (const events of batches) yield events.map((event) => `${JSON.stringify(event)}\n`).join('');
+    for await (const events of chunked(batches)) yield events.map((event) => `${JSON.stringify(event)}\n`).join('');
   },
 };
 
@@ -41,13 +46,17 @@ const csv: ExportFormat = {
   fileExtension: 'csv',
   async *render(batches) {
     yield csvRow(CSV_COLUMNS.map(([name]) => name));
-    for await (const events of batches) {
-      yield events.map((event) => csvRow(CSV_COLUMNS.map(([, value]) => value(event)))).join('');
-    }
+    for await (const events of chunked(batches)) yield events.map((event) => csvRow(CSV_COLUMNS.map(([, value]) => value(event)))).join('');
   },
 };
 
 export const EXPORT_FORMATS = { ndjson, csv } as const;
+
+async function* chunked(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<StoredAuditEvent[]> {
+  for await (const events of batches) {
+    for (let i = 0; i < events.length; i += CHUNK_EVENTS) yield events.slice(i, i + CHUNK_EVENTS);
+  }
+}
 
 function csvRow(fields: string[]): string {
   return `${fields.map(csvField).join(',')}\r\n`;
