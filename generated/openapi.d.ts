@@ -11,7 +11,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List a tenant's audit events, newest first, one page at a time
+         * @description Lists the events of the tenant named by `imsOrgId`, which the token's
+         *     `orgs` claim must cover (`403` otherwise). Every filter that is given
+         *     must match (AND). Events come newest `timestamp` first; events with the
+         *     same `timestamp` are ordered by `id`, descending. The token needs scope
+         *     `audit.read`.
+         *
+         *     **Paging.** A page holds at most `limit` events. When more match,
+         *     `nextCursor` is set: pass it as `cursor`, with the same `imsOrgId` and
+         *     filters (`limit` may change), to get the next page; on the last page it
+         *     is `null`. Cursors are keyset positions, so walking every page yields
+         *     every matching event exactly once even while new events arrive (an
+         *     event that arrives during the walk is returned once if its timestamp
+         *     lies ahead of the walk, and not at all otherwise). A cursor is opaque
+         *     and signed: a malformed or altered one, or one issued for another
+         *     tenant or other filters, is `400`.
+         */
+        get: operations["listAuditEvents"];
         put?: never;
         /**
          * Provides a rest endpoint to post audit data
@@ -75,6 +93,77 @@ export interface paths {
          *     needs scope `audit.read` and must cover the org.
          */
         get: operations["verifyAuditChain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export every matching audit event of a tenant, oldest first, as NDJSON or CSV
+         * @description Streams every event of the tenant named by `imsOrgId` that matches the
+         *     filters (the same as `GET /audits`), oldest `timestamp` first (ties by
+         *     `id`, ascending), as a download (`Content-Disposition: attachment`).
+         *     The token must cover `imsOrgId` (`403` otherwise) and needs scope
+         *     `audit.read`. The server holds only a small batch of events in memory
+         *     at a time, so an export of any size is safe; events that arrive while
+         *     an export runs may or may not be in it.
+         *
+         *     **`format=ndjson`** (the default), `application/x-ndjson`: one
+         *     `StoredAuditEvent` JSON object per line, each line ending in `\n`.
+         *     This is the lossless form.
+         *
+         *     **`format=csv`**, `text/csv` in UTF-8, RFC 4180: a header row, then
+         *     one row per event, lines ending in CRLF, with the columns `id`,
+         *     `imsOrgId`, `seq`, `timestamp`, `receivedAt`, `action`, `source`,
+         *     `serviceId`, `resourceId`, `userIdentifier`, `tags` (the tags as a
+         *     JSON object with its keys sorted, empty when the event has none) and
+         *     `hash`. A field that
+         *     contains a comma, a double quote, CR or LF is enclosed in double
+         *     quotes, with its double quotes doubled. So that a spreadsheet never
+         *     runs a value as a formula, a field that begins with `=`, `+`, `-`,
+         *     `@`, a tab or CR is prefixed with a single quote (`'`): `=SUM(A1)` is
+         *     written `'=SUM(A1)`. Use NDJSON where values must round-trip exactly.
+         *
+         *     If the server fails after the download has started, it closes the
+         *     connection without finishing the response, so a cut-off export never
+         *     looks complete.
+         */
+        get: operations["exportAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read one audit event by id
+         * @description Returns the stored event: every field as it was posted (the timestamp
+         *     as the same instant, in UTC with millisecond precision) plus what the
+         *     server assigned. The token needs scope `audit.read`. An event of a
+         *     tenant the token's `orgs` do not cover is `404`, exactly as an id that
+         *     names no event, so a token never learns whether another tenant's event
+         *     exists.
+         */
+        get: operations["getAuditEvent"];
         put?: never;
         post?: never;
         delete?: never;
@@ -372,14 +461,26 @@ export interface components {
          * @example jane.doe@example.com
          */
         UserIdentifier: string;
+        /** @description One page of a listing, and where the next one starts. */
+        AuditEventPage: {
+            /** @description The page's events, newest `timestamp` first, ties by `id` descending. */
+            items: components["schemas"]["StoredAuditEvent"][];
+            /**
+             * @description Pass as `cursor` to get the next page; `null` when this is the last page.
+             * @example eyJ0IjoxNTA5NDA4MTI0MjMyLCJpZCI6IjAxOTMzYjFlLTdjNGEtN2QyZS05YjFhLTJmNGU1ZDZjN2I4YSIsInEiOiJhYmMifQ.Zm9vYmFyYmF6cXV4cXV1eA
+             */
+            nextCursor: string | null;
+        };
         Resource: {
-            /** @example stream/42 */
-            resourceId: string;
+            resourceId: components["schemas"]["ResourceId"];
         };
+        /** @example stream/42 */
+        ResourceId: string;
         Service: {
-            /** @example SKMS-1234 */
-            serviceId: string;
+            serviceId: components["schemas"]["ServiceId"];
         };
+        /** @example SKMS-1234 */
+        ServiceId: string;
         HealthStatus: {
             /** @enum {string} */
             status: "ok";
@@ -412,16 +513,22 @@ export interface components {
         };
     };
     responses: {
-        /** @description Nothing is at this path. */
-        NotFound: {
+        /** @description A query or path parameter is invalid; the message and `details` name every problem found. */
+        BadRequest: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
                 /**
                  * @example {
-                 *       "reason": "not_found",
-                 *       "message": "no docs asset named \"missing.js\""
+                 *       "reason": "bad_request",
+                 *       "message": "query.limit must be <= 1000",
+                 *       "details": [
+                 *         {
+                 *           "path": "query.limit",
+                 *           "message": "must be <= 1000"
+                 *         }
+                 *       ]
                  *     }
                  */
                 "application/json": components["schemas"]["ErrorResponse"];
@@ -462,6 +569,21 @@ export interface components {
                  * @example {
                  *       "reason": "forbidden",
                  *       "message": "token does not cover imsOrgId \"OTHER@AdobeOrg\""
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description Nothing is at this path, such as no event with this id in any tenant the token covers, or no such docs asset. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "not_found",
+                 *       "message": "audit event \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
                  *     }
                  */
                 "application/json": components["schemas"]["ErrorResponse"];
@@ -539,6 +661,36 @@ export interface components {
          * @example 7f6c1f0e-2b1d-4c1b-9f0a-0d3c2e1b4a59
          */
         IdempotencyKey: string;
+        /**
+         * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+         * @example ACME@AdobeOrg
+         */
+        imsOrgId: components["schemas"]["ImsOrgId"];
+        /** @description Only events with exactly this `action`. */
+        action: components["schemas"]["Action"];
+        /** @description Only events with exactly this `source`. */
+        source: components["schemas"]["Source"];
+        /** @description Only events with exactly this `service.serviceId`. */
+        serviceId: components["schemas"]["ServiceId"];
+        /** @description Only events with exactly this `resource.resourceId`. */
+        resourceId: components["schemas"]["ResourceId"];
+        /** @description Only events with exactly this `userIdentifier`. */
+        userIdentifier: components["schemas"]["UserIdentifier"];
+        /** @description Only events whose `timestamp` is at or after this instant (inclusive). An RFC 3339 date-time with a time zone. */
+        from: string;
+        /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
+        to: string;
+        /**
+         * @description Only events with this tag, written `key:value` and split at the first
+         *     `:` (so the key cannot contain `:`, the value can). Repeat the
+         *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
+         *     `key:` matches a tag whose value is empty.
+         */
+        tag: string[];
+        /** @description The most events a page holds. */
+        limit: number;
+        /** @description The previous page's `nextCursor`, to continue from where it ended. Opaque; use it with the same `imsOrgId` and filters. */
+        cursor: string;
     };
     requestBodies: never;
     headers: {
@@ -549,6 +701,89 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listAuditEvents: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+                /** @description Only events with exactly this `action`. */
+                action?: components["parameters"]["action"];
+                /** @description Only events with exactly this `source`. */
+                source?: components["parameters"]["source"];
+                /** @description Only events with exactly this `service.serviceId`. */
+                serviceId?: components["parameters"]["serviceId"];
+                /** @description Only events with exactly this `resource.resourceId`. */
+                resourceId?: components["parameters"]["resourceId"];
+                /** @description Only events with exactly this `userIdentifier`. */
+                userIdentifier?: components["parameters"]["userIdentifier"];
+                /** @description Only events whose `timestamp` is at or after this instant (inclusive). An RFC 3339 date-time with a time zone. */
+                from?: components["parameters"]["from"];
+                /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
+                to?: components["parameters"]["to"];
+                /**
+                 * @description Only events with this tag, written `key:value` and split at the first
+                 *     `:` (so the key cannot contain `:`, the value can). Repeat the
+                 *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
+                 *     `key:` matches a tag whose value is empty.
+                 */
+                tag?: components["parameters"]["tag"];
+                /** @description The most events a page holds. */
+                limit?: components["parameters"]["limit"];
+                /** @description The previous page's `nextCursor`, to continue from where it ended. Opaque; use it with the same `imsOrgId` and filters. */
+                cursor?: components["parameters"]["cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of matching events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *           "receivedAt": "2017-10-31T00:02:04.517Z",
+                     *           "seq": 42,
+                     *           "hash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
+                     *           "action": "update",
+                     *           "imsOrgId": "ACME@AdobeOrg",
+                     *           "resource": {
+                     *             "resourceId": "stream/42"
+                     *           },
+                     *           "service": {
+                     *             "serviceId": "SKMS-1234"
+                     *           },
+                     *           "source": "marketingcloud",
+                     *           "tags": {
+                     *             "region": "eu-west-1"
+                     *           },
+                     *           "timestamp": "2017-10-31T00:02:04.232Z",
+                     *           "userIdentifier": "jane.doe@example.com"
+                     *         }
+                     *       ],
+                     *       "nextCursor": "eyJ0IjoxNTA5NDA4MTI0MjMyLCJpZCI6IjAxOTMzYjFlLTdjNGEtN2QyZS05YjFhLTJmNGU1ZDZjN2I4YSIsInEiOiJhYmMifQ.Zm9vYmFyYmF6cXV4cXV1eA"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     createAuditEvent: {
         parameters: {
             query?: never;
@@ -793,6 +1028,122 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exportAuditEvents: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+                /** @description Only events with exactly this `action`. */
+                action?: components["parameters"]["action"];
+                /** @description Only events with exactly this `source`. */
+                source?: components["parameters"]["source"];
+                /** @description Only events with exactly this `service.serviceId`. */
+                serviceId?: components["parameters"]["serviceId"];
+                /** @description Only events with exactly this `resource.resourceId`. */
+                resourceId?: components["parameters"]["resourceId"];
+                /** @description Only events with exactly this `userIdentifier`. */
+                userIdentifier?: components["parameters"]["userIdentifier"];
+                /** @description Only events whose `timestamp` is at or after this instant (inclusive). An RFC 3339 date-time with a time zone. */
+                from?: components["parameters"]["from"];
+                /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
+                to?: components["parameters"]["to"];
+                /**
+                 * @description Only events with this tag, written `key:value` and split at the first
+                 *     `:` (so the key cannot contain `:`, the value can). Repeat the
+                 *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
+                 *     `key:` matches a tag whose value is empty.
+                 */
+                tag?: components["parameters"]["tag"];
+                /** @description `ndjson` (one JSON object per line) or `csv`. */
+                format?: "ndjson" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The matching events, oldest first, streamed. */
+            200: {
+                headers: {
+                    /** @description Always `attachment`, with a file name that fits the format. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"hash":"9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"} */
+                    "application/x-ndjson": string;
+                    /**
+                     * @example id,imsOrgId,seq,timestamp,receivedAt,action,source,serviceId,resourceId,userIdentifier,tags,hash
+                     *     01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a,ACME@AdobeOrg,42,2017-10-31T00:02:04.232Z,2017-10-31T00:02:04.517Z,update,marketingcloud,SKMS-1234,stream/42,jane.doe@example.com,"{""region"":""eu-west-1""}",9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
+                     */
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAuditEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The event id that `POST /audits` answered with.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "receivedAt": "2017-10-31T00:02:04.517Z",
+                     *       "seq": 42,
+                     *       "hash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
+                     *       "action": "update",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "resource": {
+                     *         "resourceId": "stream/42"
+                     *       },
+                     *       "service": {
+                     *         "serviceId": "SKMS-1234"
+                     *       },
+                     *       "source": "marketingcloud",
+                     *       "tags": {
+                     *         "region": "eu-west-1"
+                     *       },
+                     *       "timestamp": "2017-10-31T00:02:04.232Z",
+                     *       "userIdentifier": "jane.doe@example.com"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StoredAuditEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -99,7 +99,7 @@ try {
       // Read by the hooks: the credentials for each case they provoke.
       CONTRACT_CLIENT_ID: CLIENT_ID,
       CONTRACT_TOKEN: await mintToken('*', 'audit.write audit.read'),
-      CONTRACT_FOREIGN_ORG_TOKEN: await mintToken(['contract-test-no-such-org'], 'audit.write audit.read'),
+      CONTRACT_UNSCOPED_TOKEN: await mintToken('*', ''),
     },
   });
   children.push(dredd);

@@ -33,6 +33,13 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are logged by errorMiddleware, once, with the request id
+  // Koa reports here only what fails after the response has started: a streamed body. The status
+  // is sent by then, so Koa destroys the connection (a cut-off export never looks complete).
+  app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
+    const requestId = ctx?.state.requestId;
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') logger.debug({ requestId }, 'client left before the response ended');
+    else logger.error({ err: error, requestId }, 'streamed response failed: %s', error.message);
+  });
 
   app.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');

@@ -9,6 +9,7 @@ import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
+import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
 import { createKnex } from './store/db';
 import { EventWriter } from './store/eventWriter';
@@ -35,18 +36,20 @@ export async function createService(config: Config, logger: Logger = createLogge
   const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }), config.idempotencyTtlMs);
   try {
     await store.migrate();
-    const [contract, verifyToken, docs] = await Promise.all([
+    const [contract, verifyToken, docs, cursorKey] = await Promise.all([
       Contract.load(),
       createTokenVerifier(config.auth),
       DocsSite.load(),
+      store.sharedSecret('cursor-hmac'),
     ]);
+    const cursors = new CursorCodec(cursorKey);
     const writer = new EventWriter(store, {
       maxQueuedEvents: config.writeQueueMaxEvents,
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
       maxConcurrentCommits: config.database.client === 'sqlite' ? 1 : POSTGRES_CONCURRENT_COMMITS,
     });
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
-    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs });
+    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors });
     const purgeKeys = () =>
       store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();

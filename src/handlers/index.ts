@@ -3,11 +3,14 @@ import { createAuditEvent } from './createAuditEvent';
 import { createAuditEvents } from './createAuditEvents';
 import { getDocs } from './getDocs';
 import { getDocsAsset } from './getDocsAsset';
+import { exportAuditEvents } from './exportAuditEvents';
+import { getAuditEvent } from './getAuditEvent';
 import { getLiveness } from './getLiveness';
 import { getMetrics } from './getMetrics';
 import { getOpenApiJson } from './getOpenApiJson';
 import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
+import { listAuditEvents } from './listAuditEvents';
 import type { Handler } from './types';
 import { verifyAuditChain } from './verifyAuditChain';
 
@@ -17,6 +20,9 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   createAuditEvents,
   getDocs,
   getDocsAsset,
+  getAuditEvent,
+  listAuditEvents,
+  exportAuditEvents,
   getLiveness,
   getMetrics,
   getOpenApiJson,

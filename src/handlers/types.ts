@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { DocsSite } from '../docs/site';
 import type { Contract, OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
+import type { CursorCodec } from '../http/cursor';
 import type { AuditStore } from '../store/auditStore';
 import type { EventWriter } from '../store/eventWriter';
 
@@ -17,6 +18,7 @@ export interface Services {
   contract: Contract;
   metrics: Metrics;
   docs: DocsSite;
+  cursors: CursorCodec;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;

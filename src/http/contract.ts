@@ -80,7 +80,8 @@ export class Contract {
       // Compile validators on demand, so only the request validators taken below are built:
       // the response validators would cost start-up time and memory and never run.
       quick: true,
-      ajvOpts: { allErrors: true },
+      // useDefaults: the spec's parameter defaults (limit, format) are applied here, so they live in one place.
+      ajvOpts: { allErrors: true, useDefaults: true },
       customizeAjv: customizeAjv,
     });
     await backend.init();
@@ -120,6 +121,12 @@ export class Contract {
     const input: Record<string, unknown> = { path: { ...parts.params }, query, header: parts.headers };
     if (route.acceptsJsonBody) input.requestBody = parts.body;
     const problems: ErrorDetail[] = [];
+    // The spec's text rule: PostgreSQL cannot compare or store NUL, so a filter holding one is refused.
+    for (const [name, value] of Object.entries(query)) {
+      if ([value].flat().some((item) => typeof item === 'string' && item.includes('\u0000'))) {
+        problems.push({ path: `query.${name}`, message: 'must not contain NUL characters' });
+      }
+    }
     for (const validate of route.validators) {
       if (!validate(input)) problems.push(...describeErrors(validate.errors ?? []));
     }
@@ -197,8 +204,8 @@ export function describeErrors(errors: ErrorObject[]): ErrorDetail[] {
         message = 'is required';
         break;
       case 'additionalProperties':
+        message = path === 'query' ? 'is not a known query parameter' : 'is not a known field';
         path = joinPath(path, error.params.additionalProperty);
-        message = 'is not a known field';
         break;
       case 'format':
         if (error.params.format === 'date-time') {

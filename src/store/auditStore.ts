@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { uuidv7 } from './ids';
 import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
@@ -6,6 +7,7 @@ import { chainHash, GENESIS_HASH } from './chain';
 import { type ChainHead, type CommitSql, type EventRow, inPostgresTransaction, inSqliteTransaction, type KeyRow } from './commitSql';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
+import { DIGEST_INDEXED_COLUMNS } from './migrations/20261126000000_add_read_indexes';
 
 
 /** Occupancy of the database connection pool. */
@@ -51,6 +53,50 @@ const replayOf = (outcome: StoredOutcome): WriteOutcome => ({
 
 // Events read per query while verifying: bounds memory on chains of any length.
 const VERIFY_PAGE = 5000;
+
+/** What a read selects: one tenant's events, narrowed by every filter that is set (all must match). */
+export interface EventFilter {
+  imsOrgId: string;
+  action?: string;
+  source?: string;
+  serviceId?: string;
+  resourceId?: string;
+  userIdentifier?: string;
+  /** Epoch milliseconds, inclusive. */
+  from?: number;
+  /** Epoch milliseconds, exclusive. */
+  to?: number;
+  /** [key, value] pairs that must each be among the event's tags. */
+  tags?: [string, string][];
+}
+
+/** A place in a tenant's events in (occurred_at, id) order: where a page ended. */
+export interface Position {
+  occurredAt: number;
+  id: string;
+}
+
+export interface Page {
+  /** Newest first. */
+  items: StoredAuditEvent[];
+  /** Where the next page starts; undefined when this page is the last. */
+  next?: Position;
+}
+
+// Export batch size: large enough that per-query overhead is small, small enough to keep memory flat.
+const EXPORT_BATCH = 1000;
+
+// Server-minted ids (UUIDv7, lower case). Anything else names no event and need not reach the database.
+const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const FILTER_COLUMNS = {
+  action: 'action',
+  source: 'source',
+  serviceId: 'service_id',
+  resourceId: 'resource_id',
+  userIdentifier: 'user_identifier',
+} as const;
+
 
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
@@ -226,8 +272,86 @@ export class AuditStore {
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {
+    if (!EVENT_ID.test(id)) return undefined;
     const row = await translateErrors(() => this.db<EventRow>('audit_events').where({ id }).first());
     return row && this.fromRow(row);
+  }
+
+  /** One page of the filter's events, newest first, starting after `after`. */
+  async list(filter: EventFilter, { limit, after }: { limit: number; after?: Position }): Promise<Page> {
+    // One row more than the page tells whether another page follows, without a count.
+    const rows = await translateErrors(() => this.select(filter, 'desc', after, limit + 1));
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return {
+      items: items.map((row) => this.fromRow(row)),
+      next: rows.length > limit && last ? positionOf(last) : undefined,
+    };
+  }
+
+  /**
+   * Every event the filter matches, oldest first, in batches. Each batch is its own short
+   * keyset query, so no cursor or connection is held between batches (SQLite's single
+   * connection keeps serving other requests during a long export) and a consumer that stops
+   * pulling leaves nothing to release. The first batch is read before this resolves, so a
+   * database that cannot answer fails the request before any of the response is sent.
+   */
+  async exportEvents(filter: EventFilter): Promise<AsyncIterable<StoredAuditEvent[]>> {
+    const first = await translateErrors(() => this.select(filter, 'asc', undefined, EXPORT_BATCH));
+    const store = this;
+    return (async function* batches() {
+      let rows = first;
+      while (rows.length > 0) {
+        yield rows.map((row) => store.fromRow(row));
+        if (rows.length < EXPORT_BATCH) return;
+        const after = positionOf(rows.at(-1)!);
+        rows = await translateErrors(() => store.select(filter, 'asc', after, EXPORT_BATCH));
+      }
+    })();
+  }
+
+  /** A random secret shared by every instance on this database, created on first use. */
+  async sharedSecret(name: string): Promise<Buffer> {
+    return translateErrors(async () => {
+      await this.db('service_secrets')
+        .insert({ name, value: randomBytes(32).toString('base64') })
+        .onConflict('name')
+        .ignore();
+      const { value } = await this.db('service_secrets').where({ name }).first('value');
+      return Buffer.from(value, 'base64');
+    });
+  }
+
+  /** The filter's events in (occurred_at, id) order, `direction` from `after`, at most `limit`. */
+  private select(filter: EventFilter, direction: 'asc' | 'desc', after: Position | undefined, limit: number) {
+    const query = this.db<EventRow>('audit_events').where('ims_org_id', filter.imsOrgId);
+    for (const [field, column] of Object.entries(FILTER_COLUMNS)) {
+      const value = filter[field as keyof typeof FILTER_COLUMNS];
+      if (value === undefined) continue;
+      // Lets PostgreSQL use the md5 index (see the read-indexes migration); the exact match follows.
+      if (this.postgres && DIGEST_INDEXED_COLUMNS.has(column)) query.whereRaw(`md5(${column}) = md5(?)`, [value]);
+      query.where(column, value);
+    }
+    if (filter.from !== undefined) query.where('occurred_at', '>=', filter.from);
+    if (filter.to !== undefined) query.where('occurred_at', '<', filter.to);
+    for (const [key, value] of filter.tags ?? []) {
+      if (this.postgres) query.whereRaw('tags @> ?::jsonb', [JSON.stringify({ [key]: value })]);
+      else query.whereRaw('EXISTS (SELECT 1 FROM json_each(audit_events.tags) WHERE key = ? AND value = ?)', [key, value]);
+    }
+    if (after) {
+      // (occurred_at, id) strictly beyond the position. Spelled out rather than as a row-value
+      // comparison so that both databases seek the index on its leading occurred_at bound.
+      const [beyond, atOrBeyond] = direction === 'desc' ? ['<', '<='] : ['>', '>='];
+      query
+        .where('occurred_at', atOrBeyond, after.occurredAt)
+        .where((q) => q.where('occurred_at', beyond, after.occurredAt).orWhere('id', beyond, after.id));
+    }
+    return query
+      .orderBy([
+        { column: 'occurred_at', order: direction },
+        { column: 'id', order: direction },
+      ])
+      .limit(limit);
   }
 
   private toRow(event: StoredAuditEvent, occurredAt: number, receivedAt: number): EventRow {
@@ -264,6 +388,10 @@ export class AuditStore {
       hash: row.hash,
     };
   }
+}
+
+function positionOf(row: EventRow): Position {
+  return { occurredAt: Number(row.occurred_at), id: row.id };
 }
 
 /** The event as it is stored and hashed: the timestamp in its canonical UTC form, no extra fields. */

@@ -6,8 +6,8 @@ const http = require('node:http');
 const { randomUUID } = require('node:crypto');
 const hooks = require('hooks');
 
-const { CONTRACT_CLIENT_ID, CONTRACT_TOKEN, CONTRACT_FOREIGN_ORG_TOKEN } = process.env;
-if (!CONTRACT_CLIENT_ID || !CONTRACT_TOKEN || !CONTRACT_FOREIGN_ORG_TOKEN) {
+const { CONTRACT_CLIENT_ID, CONTRACT_TOKEN, CONTRACT_UNSCOPED_TOKEN } = process.env;
+if (!CONTRACT_CLIENT_ID || !CONTRACT_TOKEN || !CONTRACT_UNSCOPED_TOKEN) {
   throw new Error('hooks.cjs needs the tokens from scripts/contract.ts; run `npm run test:contract`');
 }
 
@@ -47,8 +47,10 @@ function send(transaction, method, headers, body) {
     const req = http.request(
       { host: transaction.host, port: transaction.port, path: transaction.fullPath, method, headers },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
       },
     );
     req.on('error', reject);
@@ -64,9 +66,9 @@ function send(transaction, method, headers, body) {
 const provoke = {
   400(transaction) {
     if (!transaction.request.body) {
-      // A query operation: drop its parameters, which include a required one.
-      transaction.fullPath = transaction.fullPath.split('?')[0];
-      transaction.request.uri = transaction.request.uri.split('?')[0];
+      // An operation without a body: a query parameter the spec does not know.
+      const separator = transaction.fullPath.includes('?') ? '&' : '?';
+      transaction.fullPath = transaction.request.uri = `${transaction.fullPath}${separator}unknown=1`;
       return;
     }
     // A missing required field and an impossible timestamp: both are reported in one 400.
@@ -80,8 +82,8 @@ const provoke = {
     setHeader(transaction.request, 'Authorization', undefined);
   },
   403(transaction) {
-    // Valid credentials and scopes, but for an org that is not the example's imsOrgId.
-    setHeader(transaction.request, 'Authorization', `Bearer ${CONTRACT_FOREIGN_ORG_TOKEN}`);
+    // Valid credentials for every org, but without the operation's scope.
+    setHeader(transaction.request, 'Authorization', `Bearer ${CONTRACT_UNSCOPED_TOKEN}`);
   },
   413(transaction) {
     const body = jsonBody(transaction);
@@ -104,7 +106,7 @@ const provoke = {
     const body = jsonBody(transaction);
     firstEvent(body).action = 'another action';
     const key = randomUUID();
-    const status = await send(transaction, transaction.request.method, { ...transaction.request.headers, 'Idempotency-Key': key }, JSON.stringify(body));
+    const { status } = await send(transaction, transaction.request.method, { ...transaction.request.headers, 'Idempotency-Key': key }, JSON.stringify(body));
     if (status !== 201) throw new Error(`the first use of the key got ${status}, not 201`);
     setHeader(transaction.request, 'Idempotency-Key', key);
   },
@@ -118,6 +120,29 @@ hooks.beforeEach(async (transaction, done) => {
     await prepare(transaction);
   } catch (error) {
     transaction.fail = `cannot provoke ${transaction.expected.statusCode}: ${error.message}`;
+  }
+  done();
+});
+
+// GET /audits/{id}, as opposed to /audits/export and /audits/verify.
+const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}$/;
+let storedEventId;
+
+/** Stores the POST /audits example once, so that GET /audits/{id} has an event to read. */
+hooks.beforeAll(async (transactions, done) => {
+  try {
+    const post = transactions.find((t) => t.request.method === 'POST' && t.request.uri === '/audits');
+    const headers = {
+      'Content-Type': 'application/json',
+      'x-api-key': CONTRACT_CLIENT_ID,
+      Authorization: `Bearer ${CONTRACT_TOKEN}`,
+    };
+    const { status, body } = await send(post, 'POST', headers, post.request.body);
+    if (status !== 201) throw new Error(`storing the example event got ${status}`);
+    storedEventId = JSON.parse(body);
+  } catch (error) {
+    console.error(`contract hooks: ${error.message}`);
+    process.exitCode = 1;
   }
   done();
 });
@@ -139,6 +164,14 @@ async function prepare(transaction) {
 
   if (/^2\d\d$/.test(status)) {
     const mediaType = expectedHeader(transaction, 'Content-Type') ?? '';
+    // GET /audits/{id}: the example id names no event; read the one stored before the run.
+    if (request.method === 'GET' && EVENT_PATH.test(request.uri)) {
+      transaction.fullPath = transaction.request.uri = `/audits/${storedEventId}`;
+    }
+    // The export documents two media types; ask for the one this transaction expects.
+    if (mediaType.startsWith('text/csv')) {
+      transaction.fullPath = transaction.request.uri = transaction.fullPath.replace('format=ndjson', 'format=csv');
+    }
     // /docs/{asset} documents a stylesheet and scripts; the example names the stylesheet.
     if (mediaType.startsWith('text/javascript')) {
       transaction.fullPath = transaction.request.uri = transaction.fullPath.replace(/[^/]+$/, 'swagger-initializer.js');

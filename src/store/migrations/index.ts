@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import * as createAuditEvents from './20261125000000_create_audit_events';
 import * as createIdempotencyKeys from './20261125010000_create_idempotency_keys';
+import * as addReadIndexes from './20261126000000_add_read_indexes';
+import * as createServiceSecrets from './20261126000100_create_service_secrets';
 
 interface Migration {
   name: string;
@@ -12,6 +14,8 @@ interface Migration {
 const migrations: Migration[] = [
   { name: '20261125000000_create_audit_events', ...createAuditEvents },
   { name: '20261125010000_create_idempotency_keys', ...createIdempotencyKeys },
+  { name: '20261126000000_add_read_indexes', ...addReadIndexes },
+  { name: '20261126000100_create_service_secrets', ...createServiceSecrets },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
