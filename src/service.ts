@@ -27,7 +27,11 @@ export interface Service {
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
 export async function createService(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<Service> {
-  const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }), config.idempotencyTtlMs);
+  const db = createKnex(config.database, {
+    timeoutMs: config.dbTimeoutMs,
+    log: (level, message) => logger[level]({ component: 'knex' }, message),
+  });
+  const store = new AuditStore(db, config.idempotencyTtlMs);
   try {
     await store.migrate();
     const [contract, verifyToken] = await Promise.all([Contract.load(), createTokenVerifier(config.auth)]);

@@ -65,3 +65,18 @@ export function describeEachDatabase(title: string, suite: (database: () => Test
     });
   }
 }
+
+/** Declares a PostgreSQL-only suite, `title [postgres]`, when TEST_POSTGRES_URL is set (see the NOTICE above). */
+export function describePostgres(title: string, suite: (database: () => TestDatabase) => void): void {
+  if (!DATABASE_KINDS.includes('postgres')) return;
+  describe(`${title} [postgres]`, function () {
+    let database: TestDatabase;
+    before(async () => {
+      database = await createTestDatabase('postgres');
+    });
+    after(async () => {
+      await database?.dispose();
+    });
+    suite(() => database);
+  });
+}
