@@ -44,6 +44,7 @@ export async function createService(config: Config, logger: Logger = pino({ leve
       store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();
     const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
+    let closing = false;
     const service: Service = {
       app,
       store,
@@ -51,6 +52,11 @@ export async function createService(config: Config, logger: Logger = pino({ leve
       logger,
       async listen() {
         const server = app.listen(config.port, config.host);
+        // Once closing, every reply ends its keep-alive connection: a busy client would
+        // otherwise keep sending on it, and the server would never finish closing.
+        server.on('request', (_request, response) => {
+          if (closing) response.setHeader('Connection', 'close');
+        });
         await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
         const { port } = server.address() as AddressInfo;
         service.server = server;
@@ -58,6 +64,7 @@ export async function createService(config: Config, logger: Logger = pino({ leve
         return service.url;
       },
       async close() {
+        closing = true;
         if (service.server) {
           const server = service.server;
           // Stop accepting connections, let in-flight requests finish, drop idle keep-alives.
