@@ -22,6 +22,8 @@ export interface ChildService {
 }
 
 const running = new Set<ChildService>();
+// The output kept per service: enough for assertions and failure messages, bounded for long soaks.
+const OUTPUT_KEPT = 256 * 1024;
 
 export interface SpawnOptions {
   env?: Record<string, string>;
@@ -48,11 +50,15 @@ export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: Sp
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const keep = (chunk: Buffer) => {
+    output += chunk;
+    if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+  };
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr!.on('data', keep);
     child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
+      keep(chunk);
       const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];
       if (!url || service) return;
       service = {

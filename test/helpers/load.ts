@@ -11,6 +11,8 @@ export interface LoadOptions {
   concurrency: number;
   /** Largest batch sent to POST /audits/batch; half the requests are batches of 2..this. */
   maxBatch?: number;
+  /** Keep every outcome and acknowledged id (tests), or only counts (a long soak). Default true. */
+  keep?: boolean;
 }
 
 /** What one request got: its HTTP status, or the network error's code when there was no response. */
@@ -29,15 +31,23 @@ export interface Outcome {
  * every outcome, so a test can check that what was acknowledged is exactly what is stored.
  */
 export class Load {
-  /** Acknowledged event id → its imsOrgId. */
+  /** Acknowledged event id → its imsOrgId (when `keep`). */
   readonly acked = new Map<string, string>();
+  /** Every answer, in order (when `keep`). */
   readonly outcomes: Outcome[] = [];
+  /** Answers by status (or network error code), and acknowledged events: always counted. */
+  readonly counts: Record<string, number> = {};
+  ackedEvents = 0;
+  answered = 0;
   private readonly started = Date.now();
   private running = true;
   private readonly workers: Promise<void>[];
   private counter = 0;
 
+  private readonly keep: boolean;
+
   constructor(private readonly options: LoadOptions) {
+    this.keep = options.keep ?? true;
     this.workers = Array.from({ length: options.concurrency }, () => this.work());
   }
 
@@ -46,8 +56,9 @@ export class Load {
     return Date.now() - this.started;
   }
 
-  /** Outcomes by status (or network error code). */
-  histogram(outcomes = this.outcomes): Record<string, number> {
+  /** Outcomes by status (or network error code): all of them, or the given ones. */
+  histogram(outcomes?: Outcome[]): Record<string, number> {
+    if (!outcomes) return { ...this.counts };
     const counts: Record<string, number> = {};
     for (const { status } of outcomes) counts[status] = (counts[status] ?? 0) + 1;
     return counts;
@@ -55,10 +66,10 @@ export class Load {
 
   /** Waits for at least n more answered requests (or fails after timeoutMs). */
   async waitFor(n: number, timeoutMs = 10_000): Promise<void> {
-    const target = this.outcomes.length + n;
+    const target = this.answered + n;
     const deadline = Date.now() + timeoutMs;
-    while (this.outcomes.length < target) {
-      if (Date.now() > deadline) throw new Error(`only ${this.outcomes.length - target + n} of ${n} requests answered in ${timeoutMs} ms`);
+    while (this.answered < target) {
+      if (Date.now() > deadline) throw new Error(`only ${this.answered - target + n} of ${n} requests answered in ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
@@ -95,7 +106,8 @@ export class Load {
       outcome.body = await res.json();
       if (res.status === 201) {
         const ids = path.endsWith('batch') ? (outcome.body as { ids: string[] }).ids : [outcome.body as string];
-        ids.forEach((id, i) => this.acked.set(id, events[i].imsOrgId));
+        this.ackedEvents += ids.length;
+        if (this.keep) ids.forEach((id, i) => this.acked.set(id, events[i].imsOrgId));
       }
     } catch (error) {
       // No response at all: the connection was refused or reset (a crash, a shutdown).
@@ -104,7 +116,9 @@ export class Load {
     }
     outcome.ms = Date.now() - start;
     outcome.at = Date.now() - this.started;
-    this.outcomes.push(outcome);
+    this.counts[outcome.status] = (this.counts[outcome.status] ?? 0) + 1;
+    this.answered += 1;
+    if (this.keep) this.outcomes.push(outcome);
     // A refused connection fails at once: do not spin while the server is down.
     if (typeof outcome.status === 'string') await new Promise((resolve) => setTimeout(resolve, 20));
   }
