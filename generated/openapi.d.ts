@@ -377,9 +377,17 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description Service Unavailable, for example while the database cannot be reached. Nothing was stored; retry later. */
+        /**
+         * @description Service Unavailable: the database cannot be reached or cannot take writes, or the
+         *     write queue is full. Retry after `Retry-After` seconds with the same
+         *     `Idempotency-Key`. Almost always nothing was stored; only when the connection to the
+         *     database was lost while committing may the events have been stored, and then the
+         *     retry answers their ids instead of storing them again.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: string;
                 [name: string]: unknown;
             };
             content: {
