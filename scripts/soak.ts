@@ -103,10 +103,15 @@ try {
   const samples: { t: number; rss: number; acked: number }[] = [];
   const every = (SECONDS * 1000) / SAMPLES;
   const start = Date.now();
+  const unanswered = () =>
+    [load.histogram(), reads, bad].reduce((sum, h) => sum + Object.entries(h).filter(([s]) => !/^\d+$/.test(s)).reduce((n, [, c]) => n + c, 0), 0);
   const sample = () => {
     const s = { t: (Date.now() - start) / 1000, rss: rssMb(service.pid), acked: load.ackedEvents };
     samples.push(s);
-    console.log(`  t=${s.t.toFixed(0).padStart(5)} s  RSS ${s.rss.toFixed(0).padStart(4)} MB  acknowledged events ${s.acked}`);
+    console.log(
+      `  t=${s.t.toFixed(0).padStart(5)} s  RSS ${s.rss.toFixed(0).padStart(4)} MB  acknowledged events ${s.acked}` +
+        `  unanswered requests ${unanswered()}`,
+    );
   };
   sample();
   while (Date.now() - start < SECONDS * 1000) {
