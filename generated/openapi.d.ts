@@ -67,7 +67,10 @@ export interface paths {
         /**
          * Verify a tenant's hash chain
          * @description Recomputes the tenant's hash chain from the stored events, in `seq`
-         *     order, and checks it against the chain head. It detects an edited
+         *     order, and checks it against the chain head as it was when the
+         *     verification began; events committed while it runs are left to the
+         *     next verification, so writes never make an intact chain look broken.
+         *     It detects an edited
          *     field, a deleted event (in the middle or at the tail), an inserted
          *     event and a reordering, and names the first bad position. Record the
          *     answer's `headSeq` and `headHash` outside this service to be able to
@@ -154,7 +157,7 @@ export interface components {
              */
             count: number;
             /**
-             * @description The seq of the tenant's latest event according to the chain head (0 for an empty chain).
+             * @description The seq of the tenant's latest event according to the chain head when the verification began (0 for an empty chain).
              * @example 42
              */
             headSeq: number;
