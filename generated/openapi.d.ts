@@ -85,7 +85,10 @@ export interface paths {
         /**
          * Verify a tenant's hash chain
          * @description Recomputes the tenant's hash chain from the stored events, in `seq`
-         *     order, and checks it against the chain head. It detects an edited
+         *     order, and checks it against the chain head as it was when the
+         *     verification began; events committed while it runs are left to the
+         *     next verification, so writes never make an intact chain look broken.
+         *     It detects an edited
          *     field, a deleted event (in the middle or at the tail), an inserted
          *     event and a reordering, and names the first bad position. Record the
          *     answer's `headSeq` and `headHash` outside this service to be able to
@@ -363,7 +366,7 @@ export interface components {
              */
             count: number;
             /**
-             * @description The seq of the tenant's latest event according to the chain head (0 for an empty chain).
+             * @description The seq of the tenant's latest event according to the chain head when the verification began (0 for an empty chain).
              * @example 42
              */
             headSeq: number;
@@ -634,9 +637,17 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description Service Unavailable, for example while the database cannot be reached. Nothing was stored; retry later. */
+        /**
+         * @description Service Unavailable: the database cannot be reached or cannot take writes, or the
+         *     write queue is full. Retry after `Retry-After` seconds with the same
+         *     `Idempotency-Key`. Almost always nothing was stored; only when the connection to the
+         *     database was lost while committing may the events have been stored, and then the
+         *     retry answers their ids instead of storing them again.
+         */
         ServiceUnavailable: {
             headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: string;
                 [name: string]: unknown;
             };
             content: {

@@ -30,7 +30,10 @@ export interface Config {
   writeQueueMaxEvents: number;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlMs: number;
-  /** Connection and pool-acquire timeout: a request fails with 503 after this rather than hang. */
+  /**
+   * The longest wait on the database: connecting, a pooled connection, one statement (its
+   * reply is given 500 ms more), SQLite's busy wait. Past it a request fails with 503 rather than hang.
+   */
   dbTimeoutMs: number;
 }
 

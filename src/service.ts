@@ -33,7 +33,11 @@ export interface Service {
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
 export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
-  const store = new AuditStore(createKnex(config.database, { timeoutMs: config.dbTimeoutMs }), config.idempotencyTtlMs);
+  const db = createKnex(config.database, {
+    timeoutMs: config.dbTimeoutMs,
+    log: (level, message) => logger[level]({ component: 'knex' }, message),
+  });
+  const store = new AuditStore(db, config.idempotencyTtlMs);
   try {
     await store.migrate();
     const [contract, verifyToken, docs, cursorKey] = await Promise.all([
@@ -54,6 +58,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();
     const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
+    let closing = false;
     const service: Service = {
       app,
       store,
@@ -61,6 +66,11 @@ export async function createService(config: Config, logger: Logger = createLogge
       logger,
       async listen() {
         const server = app.listen(config.port, config.host);
+        // Once closing, every reply ends its keep-alive connection: a busy client would
+        // otherwise keep sending on it, and the server would never finish closing.
+        server.on('request', (_request, response) => {
+          if (closing) response.setHeader('Connection', 'close');
+        });
         await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
         const { port } = server.address() as AddressInfo;
         service.server = server;
@@ -68,6 +78,7 @@ export async function createService(config: Config, logger: Logger = createLogge
         return service.url;
       },
       async close() {
+        closing = true;
         if (service.server) {
           const server = service.server;
           // Stop accepting connections, let in-flight requests finish, drop idle keep-alives.

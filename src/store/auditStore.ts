@@ -222,23 +222,28 @@ export class AuditStore {
 
   /**
    * Recomputes a tenant's chain in seq order, in pages (constant memory), and checks it
-   * against the head row. Stops at the first bad position.
+   * against the head row as it was when verification began. Events committed meanwhile
+   * (each commit moves the head with its events) are left to the next verification.
+   * Stops at the first bad position.
    */
   async verifyChain(
     imsOrgId: string,
     onProgress: (checked: number, total: number) => void = () => {},
   ): Promise<ChainVerification> {
     return translateErrors(async () => {
-      const headRow = await this.db('audit_chain_heads').where({ ims_org_id: imsOrgId }).first();
-      const head: ChainHead = headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : { seq: 0, hash: GENESIS_HASH };
+      const head = await this.readHead(imsOrgId);
       const result = { imsOrgId, count: 0, headSeq: head.seq, headHash: head.hash };
       const broken = (brokenAt: number, reason: string) => ({ ...result, verified: false, brokenAt, reason });
       let previousHash = GENESIS_HASH;
       let expectedSeq = 1;
       for (;;) {
+        // SQLite answers synchronously: without a turn of the event loop between pages, a
+        // long chain would hold up every other request until it is verified.
+        await new Promise((resolve) => setImmediate(resolve));
         const rows: EventRow[] = await this.db('audit_events')
           .where({ ims_org_id: imsOrgId })
           .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', head.seq)
           .orderBy('seq')
           .limit(VERIFY_PAGE);
         for (const row of rows) {
@@ -246,9 +251,6 @@ export class AuditStore {
           result.count += 1;
           if (event.seq !== expectedSeq) {
             return broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${event.seq}`);
-          }
-          if (event.seq > head.seq) {
-            return broken(event.seq, `event ${event.seq} lies beyond the chain head (seq ${head.seq}): it was inserted`);
           }
           const { hash, ...unhashed } = event;
           if (chainHash(unhashed, previousHash) !== hash) {
@@ -267,8 +269,21 @@ export class AuditStore {
         return broken(expectedSeq, `events ${expectedSeq} to ${head.seq} are missing from the end of the chain`);
       }
       if (previousHash !== head.hash) return broken(head.seq, `event ${head.seq} is not the recorded chain head`);
+      // An event past the head is genuine only if the commit that stored it also moved the head
+      // past it. Read the events first and the head second, so a commit landing in between
+      // cannot pass for an insertion.
+      const last = Number((await this.db('audit_events').where({ ims_org_id: imsOrgId }).max({ seq: 'seq' }))[0].seq ?? 0);
+      const now = await this.readHead(imsOrgId);
+      if (last > now.seq) {
+        return broken(last, `event ${last} lies beyond the chain head (seq ${now.seq}): it was inserted`);
+      }
       return { ...result, verified: true };
     });
+  }
+
+  private async readHead(imsOrgId: string): Promise<ChainHead> {
+    const row = await this.db('audit_chain_heads').where({ ims_org_id: imsOrgId }).first();
+    return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {

@@ -5,12 +5,19 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-// Connection-level failures, PostgreSQL classes 08 (connection), 53 (resources), 57P (shutdown)
-// and SQLite's busy/locked/read-only/full/IO codes: faults of the environment, not of the request.
+// Faults of the environment, not of the request: network errors; SQLite's busy, locked,
+// read-only, full and I/O codes (with their extended forms, e.g. SQLITE_IOERR_WRITE);
+// PostgreSQL classes 08 (connection), 53 (resources), 57P (shutdown), and 57014 / 55P03 /
+// 25P03 (a statement, lock wait or idle transaction outlived the timeouts set in db.ts).
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN',
+  '57014', '55P03', '25P03',
 ]);
+
+// node-postgres and the pool report a dropped, closed or timed-out connection without a code.
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout expired|Query read timeout|Client was closed and is not queryable|Client has encountered a connection error|operation timed out/i;
 
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -18,8 +25,7 @@ export function isUnavailable(error: unknown): boolean {
   if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_CODES.has(code.split('_').slice(0, 2).join('_'))) return true;
   if (/^(08|53|57P)/.test(code)) return true;
   if (error.name === 'KnexTimeoutError') return true;
-  // node-postgres reports a dropped or timed-out connection without a code.
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message);
+  return UNAVAILABLE_MESSAGES.test(error.message);
 }
 
 /** Rethrows environment faults as StoreUnavailableError so the API answers 503, not 500. */

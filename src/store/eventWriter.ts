@@ -79,11 +79,17 @@ export class EventWriter {
         const outcomes = await this.store.commit(group.map((p) => p.request));
         group.forEach((pending, i) => pending.resolve(outcomes[i]));
       } catch (error) {
-        if (group.length === 1 || error instanceof StoreUnavailableError) {
-          group.forEach((pending) => pending.reject(error));
+        if (error instanceof StoreUnavailableError) {
+          // The database is down or stalled: requests queued behind this group would each
+          // wait out another timeout before failing too, so they fail now and their clients
+          // retry. The next request to arrive tries the database again.
+          const waiting = this.queue.splice(0);
+          for (const pending of waiting) this.queuedEvents -= pending.request.events.length;
+          for (const pending of [...group, ...waiting]) pending.reject(error);
         } else {
-          // Something in the group was refused (e.g. another instance claimed the same
-          // idempotency key first): commit one by one so only the culprit fails.
+          // Something in the group was refused, e.g. another instance committed the same
+          // idempotency key first: commit one by one (a lone request: once more), so the
+          // retry replays that key and only a request that fails on its own fails.
           for (const pending of group) {
             await this.store.commit([pending.request]).then((outcomes) => pending.resolve(outcomes[0]), pending.reject);
           }
