@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { GENESIS_HASH } from './chain';
+import { isUnavailable } from './errors';
 
 /** A row of audit_events, as both databases store it. */
 export interface EventRow {
@@ -116,7 +117,11 @@ export async function inPostgresTransaction<T>(db: Knex, work: (sql: CommitSql) 
       await connection.query('COMMIT');
       return result;
     } catch (error) {
-      await connection.query('ROLLBACK').catch(() => {});
+      // After a reply timeout the connection still carries the unanswered statement, and a
+      // ROLLBACK would wait behind it for another timeout. Closing the connection rolls the
+      // transaction back at the server, and the pool discards it.
+      if (isUnavailable(error)) await connection.end().catch(() => {});
+      else await connection.query('ROLLBACK').catch(() => {});
       throw error;
     }
   } finally {
