@@ -16,8 +16,6 @@ import { EventWriter } from './store/eventWriter';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
-// Enough transactions in flight to hide PostgreSQL's round trips; a few of the pool's ten connections.
-const POSTGRES_CONCURRENT_COMMITS = 1;
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
 
 export interface Service {
@@ -50,7 +48,6 @@ export async function createService(config: Config, logger: Logger = createLogge
     const writer = new EventWriter(store, {
       maxQueuedEvents: config.writeQueueMaxEvents,
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
-      maxConcurrentCommits: config.database.client === 'sqlite' ? 1 : POSTGRES_CONCURRENT_COMMITS,
     });
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
     const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors });

@@ -39,7 +39,7 @@ const ids = (outcome: WriteOutcome) => (outcome.kind === 'stored' ? outcome.even
 describe('EventWriter (group commit)', () => {
   it('commits requests that arrive while a commit runs together, in arrival order', async () => {
     const fake = fakeStore();
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
     fake.hold();
     const first = writer.write({ events: [event('a')] });
     await new Promise((resolve) => setImmediate(resolve));
@@ -52,7 +52,7 @@ describe('EventWriter (group commit)', () => {
 
   it('caps a group at maxEventsPerCommit but never splits a request', async () => {
     const fake = fakeStore();
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 3, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 3 });
     await Promise.all([
       writer.write({ events: [event('a'), event('b')] }),
       writer.write({ events: [event('c'), event('d')] }),
@@ -66,7 +66,7 @@ describe('EventWriter (group commit)', () => {
     const fake = fakeStore((requests) =>
       requests.some((r) => r.events.some((e) => e.action === 'poison')) ? new Error('unique violation') : undefined,
     );
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
     const results = await Promise.allSettled(['a', 'poison', 'b'].map((action) => writer.write({ events: [event(action)] })));
     expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason.message).to.equal('unique violation');
@@ -74,7 +74,7 @@ describe('EventWriter (group commit)', () => {
 
   it('fails the whole group at once when the database is unavailable, without retrying each', async () => {
     const fake = fakeStore(() => new StoreUnavailableError(new Error('ECONNREFUSED')));
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
     const results = await Promise.allSettled(['a', 'b', 'c'].map((action) => writer.write({ events: [event(action)] })));
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailableError)).to.equal(true);
     expect(fake.groups).to.have.length(1);
@@ -82,7 +82,7 @@ describe('EventWriter (group commit)', () => {
 
   it('refuses at once when the queue is full, and admits again once it drains', async () => {
     const fake = fakeStore();
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 3, maxEventsPerCommit: 100, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 3, maxEventsPerCommit: 100 });
     fake.hold();
     const admitted = [writer.write({ events: [event('a'), event('b')] }), writer.write({ events: [event('c')] })];
     expect(writer.depth).to.equal(3);
@@ -96,20 +96,8 @@ describe('EventWriter (group commit)', () => {
     expect(ids(await writer.write({ events: [event('e')] }))).to.deep.equal(['e']);
   });
 
-  it('keeps up to maxConcurrentCommits transactions in flight, and no more', async () => {
-    const fake = fakeStore();
-    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 1, maxConcurrentCommits: 2 });
-    fake.hold();
-    const writes = ['a', 'b', 'c'].map((action) => writer.write({ events: [event(action)] }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(fake.groups).to.deep.equal([['a'], ['b']]);
-    fake.release();
-    expect((await Promise.all(writes)).map(ids)).to.deep.equal([['a'], ['b'], ['c']]);
-    expect(fake.groups).to.have.length(3);
-  });
-
   it('admits one oversized request into an empty queue, so no valid request starves', async () => {
-    const writer = new EventWriter(fakeStore().store, { maxQueuedEvents: 2, maxEventsPerCommit: 100, maxConcurrentCommits: 1 });
+    const writer = new EventWriter(fakeStore().store, { maxQueuedEvents: 2, maxEventsPerCommit: 100 });
     const outcome = await writer.write({ events: [event('a'), event('b'), event('c')] });
     expect(ids(outcome)).to.deep.equal(['a', 'b', 'c']);
   });
