@@ -2,7 +2,6 @@
 // Each target runs as its own child process on loopback; autocannon drives it from this process
 // with the same authenticated body at 50 connections; targets are interleaved over several rounds
 // so machine noise hits them alike. Prints a table and writes bench/results/<time>.json.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { spawnServer, spawnService, type ChildService } from '../test/helpers/child';
 import { mintToken } from '../test/helpers/tokens';
 
 const { values } = parseArgs({
@@ -43,13 +43,7 @@ interface Target {
   path: string;
   body: string;
   eventsPerRequest: number;
-  start(): Promise<Server>;
-}
-
-interface Server {
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
+  start(): Promise<ChildService>;
 }
 
 interface Sample {
@@ -67,40 +61,12 @@ interface Sample {
 const scratch = mkdtempSync(path.join(tmpdir(), 'audit-bench-'));
 const cleanups: (() => Promise<unknown>)[] = [() => Promise.resolve(rmSync(scratch, { recursive: true, force: true }))];
 
-function startChild(args: string[], env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${output}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const found = /(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (!found) return;
-      child.stdout!.removeAllListeners('data');
-      child.stdout!.resume();
-      resolve({
-        url: found[1],
-        child,
-        stop: () =>
-          new Promise<void>((done) => {
-            child.removeAllListeners('exit');
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      });
-    });
-  });
-}
-
 const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch = false): Target => ({
   name,
   path: batch ? '/audits/batch' : '/audits',
   body: JSON.stringify(batch ? Array(BATCH_SIZE).fill(event) : event),
   eventsPerRequest: batch ? BATCH_SIZE : 1,
-  start: async () => startChild(['src/main.ts'], { DATABASE_URL: await databaseUrl(), AUTH_JWT_SECRET: SECRET }),
+  start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET } }),
 });
 
 let sqliteCounter = 0;
@@ -124,7 +90,7 @@ async function freshPostgres(): Promise<string> {
 }
 
 const targets: Target[] = [
-  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => startChild(['scripts/bench/koaEcho.ts'], {}) },
+  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => spawnServer('scripts/bench/koaEcho.ts') },
   serviceTarget('service-sqlite', freshSqlite),
   ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshPostgres)] : []),
   serviceTarget('batch100-sqlite', freshSqlite, true),
@@ -159,10 +125,10 @@ async function measure(target: Target, round: number, headers: Record<string, st
       p99Ms: result.latency.p99,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
-      peakRssMb: peakRssMb(server.child.pid!),
+      peakRssMb: peakRssMb(server.pid),
     };
   } finally {
-    await server.stop();
+    await server.kill('SIGTERM');
   }
 }
 

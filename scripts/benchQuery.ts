@@ -7,13 +7,11 @@
 // (in a fresh schema, dropped afterwards). Events are seeded with bulk SQL (their hash chain
 // is not valid; seq is unique per tenant), then the real service runs in a child process so
 // that its memory can be watched while it exports.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import type { Knex } from 'knex';
@@ -21,6 +19,7 @@ import pg from 'pg';
 import { parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
 import { createKnex, isPostgres } from '../src/store/db';
+import { spawnService } from '../test/helpers/child';
 
 const { values: args } = parseArgs({
   options: {
@@ -98,29 +97,6 @@ async function seed(db: Knex, org: string, firstRow: number, count: number): Pro
   await db('audit_chain_heads').insert({ ims_org_id: org, seq: count, hash: '0'.repeat(64) });
 }
 
-async function startServer(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  // Node itself, not npx, so that child.pid is the server whose memory we read.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: SECRET, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { url?: string };
-      if (entry.url) resolve(entry.url);
-    });
-  });
-  return { url, child };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 function memoryKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) : NaN;
@@ -147,9 +123,10 @@ async function timeRequests(label: string, url: string, headers: Record<string, 
  * the server's RSS throughout and at each quarter of the way: flat quarters mean constant memory.
  */
 async function measureExport(databaseUrl: string, format: 'ndjson' | 'csv', headers: Record<string, string>): Promise<string> {
-  const { url, child } = await startServer(databaseUrl);
+  const server = await spawnService(databaseUrl, { env: { AUTH_JWT_SECRET: SECRET } });
+  const { url } = server;
   try {
-    const pid = child.pid!;
+    const { pid } = server;
     const idleMb = memoryKb(pid, 'VmRSS') / 1024;
     let peakKb = 0;
     const sampler = setInterval(() => (peakKb = Math.max(peakKb, memoryKb(pid, 'VmRSS'))), 10);
@@ -176,7 +153,7 @@ async function measureExport(databaseUrl: string, format: 'ndjson' | 'csv', head
       `at each quarter ${quarters.map(mb).join(' / ')} MB`
     );
   } finally {
-    await stopServer(child);
+    await server.kill('SIGTERM');
   }
 }
 
@@ -204,7 +181,8 @@ async function bench(target: Target): Promise<void> {
     .setExpirationTime('1h')
     .sign(new TextEncoder().encode(SECRET));
   const headers = { 'x-api-key': 'bench', authorization: `Bearer ${token}` };
-  const { url, child } = await startServer(target.url);
+  const server = await spawnService(target.url, { env: { AUTH_JWT_SECRET: SECRET } });
+  const { url } = server;
   try {
     const list = (query: Record<string, string>) =>
       `${url}/audits?${new URLSearchParams({ imsOrgId: BIG, limit: '100', ...query })}`;
@@ -227,9 +205,9 @@ async function bench(target: Target): Promise<void> {
     ] as [string, Record<string, string>][]) {
       console.log(await timeRequests(label, list(query), headers));
     }
-    console.log(`  server peak RSS (VmHWM) after the page requests: ${(memoryKb(child.pid!, 'VmHWM') / 1024).toFixed(0)} MB`);
+    console.log(`  server peak RSS (VmHWM) after the page requests: ${(memoryKb(server.pid, 'VmHWM') / 1024).toFixed(0)} MB`);
   } finally {
-    await stopServer(child);
+    await server.kill('SIGTERM');
   }
   for (const format of ['ndjson', 'csv'] as const) console.log(await measureExport(target.url, format, headers));
 }

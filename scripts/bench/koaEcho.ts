@@ -12,6 +12,7 @@ app.use((ctx) => {
   ctx.body = JSON.stringify(id);
 });
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`listening on http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  // The same start-up line as the service's log, so both start the same way (spawnServer).
+  console.log(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }));
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

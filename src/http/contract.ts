@@ -143,8 +143,9 @@ export class Contract {
 }
 
 function customizeAjv(ajv: Ajv): Ajv {
-  addFormats(ajv, { mode: 'full', formats: ['date-time', 'date', 'time', 'uri', 'uuid'] });
-  // ajv-formats accepts leap seconds, which no JavaScript Date (and so no stored instant) can hold.
+  addFormats(ajv, { mode: 'full', formats: ['date', 'time', 'uri', 'uuid'] });
+  // Not ajv-formats' date-time: it accepts leap seconds and offsets like +0530, and no JavaScript
+  // Date (so no stored instant) holds a leap second. This is the parser the store uses.
   ajv.addFormat('date-time', { type: 'string', validate: (value: string) => parseInstant(value) !== undefined });
   // OpenAPI 3.0 has no propertyNames; the spec writes it as an extension and Ajv enforces it.
   ajv.addKeyword({ keyword: 'x-propertyNames', macro: (schema: object) => ({ propertyNames: schema }) });

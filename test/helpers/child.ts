@@ -36,17 +36,17 @@ export interface SpawnOptions {
  * listening. Kill what you start; `killServices()` in an after/afterEach hook catches the rest.
  */
 export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: SpawnOptions = {}): Promise<ChildService> {
-  const command = [...wrapper, process.execPath, '--import', 'tsx', 'src/main.ts'];
+  return spawnServer('src/main.ts', { env: { DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: TEST_SECRET, ...env }, wrapper });
+}
+
+/**
+ * Starts any server script the way spawnService starts the service: PORT=0 on loopback,
+ * ready once it prints a JSON line with its `url` (as the service's start-up log does).
+ */
+export function spawnServer(entry: string, { env = {}, wrapper = [] }: SpawnOptions = {}): Promise<ChildService> {
+  const command = [...wrapper, process.execPath, '--import', 'tsx', entry];
   const child = spawn(command[0], command.slice(1), {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      AUTH_JWT_SECRET: TEST_SECRET,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -59,8 +59,9 @@ export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: Sp
     child.stderr!.on('data', keep);
     child.stdout!.on('data', (chunk: Buffer) => {
       keep(chunk);
+      if (service) return; // ready already: only keep the output
       const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];
-      if (!url || service) return;
+      if (!url) return;
       service = {
         url,
         pid: child.pid!,
@@ -79,7 +80,7 @@ export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: Sp
     });
     let service: ChildService | undefined;
     void exited.then(({ code, signal }) => {
-      if (!service) reject(new Error(`the service exited (${code ?? signal}) before listening:\n${output}`));
+      if (!service) reject(new Error(`${entry} exited (${code ?? signal}) before listening:\n${output}`));
     });
   });
 }
