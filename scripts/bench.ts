@@ -11,6 +11,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { spawnServer, spawnService, type ChildService } from '../test/helpers/child';
 import { mintToken } from '../test/helpers/tokens';
+import { buildService, BUILT } from './build';
 
 const { values } = parseArgs({
   options: {
@@ -66,7 +67,7 @@ const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch =
   path: batch ? '/audits/batch' : '/audits',
   body: JSON.stringify(batch ? Array(BATCH_SIZE).fill(event) : event),
   eventsPerRequest: batch ? BATCH_SIZE : 1,
-  start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET } }),
+  start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET }, entry: BUILT.service }),
 });
 
 let sqliteCounter = 0;
@@ -90,7 +91,7 @@ async function freshPostgres(): Promise<string> {
 }
 
 const targets: Target[] = [
-  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => spawnServer('scripts/bench/koaEcho.ts') },
+  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => spawnServer('dist/koaEcho.js') },
   serviceTarget('service-sqlite', freshSqlite),
   ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshPostgres)] : []),
   serviceTarget('batch100-sqlite', freshSqlite, true),
@@ -135,6 +136,8 @@ async function measure(target: Target, round: number, headers: Record<string, st
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 try {
+  // Both servers run built, as `npm start` runs the service.
+  await buildService({ koaEcho: 'scripts/bench/koaEcho.ts' });
   const token = await mintToken({ clientId: 'bench', orgs: [ORG], scope: 'audit.write', expiresIn: 3600, secret: SECRET });
   const headers = { 'content-type': 'application/json', 'x-api-key': 'bench', authorization: `Bearer ${token}` };
   const samples: Sample[] = [];

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { AuditEvent } from '../src/api';
-import type { AuditStore, WriteOutcome, WriteRequest } from '../src/store/auditStore';
+import type { AuditStore } from '../src/store/auditStore';
+import type { WriteOutcome, WriteRequest } from '../src/store/groupCommit';
 import { StoreUnavailableError } from '../src/store/errors';
 import { EventWriter, WriteQueueFullError } from '../src/store/eventWriter';
 
@@ -17,7 +18,7 @@ function fakeStore(fail: (requests: WriteRequest[]) => Error | undefined = () =>
       if (gate) await gate;
       const error = fail(requests);
       if (error) throw error;
-      return requests.map((r) => ({ kind: 'stored', events: r.events.map((e) => ({ ...e, id: e.action })) }) as WriteOutcome);
+      return requests.map((r) => ({ kind: 'stored', eventIds: r.events.map((e) => e.action) }) as WriteOutcome);
     },
   };
   return {
@@ -34,7 +35,7 @@ function fakeStore(fail: (requests: WriteRequest[]) => Error | undefined = () =>
   };
 }
 
-const ids = (outcome: WriteOutcome) => (outcome.kind === 'stored' ? outcome.events.map((e) => e.id) : []);
+const ids = (outcome: WriteOutcome) => (outcome.kind === 'stored' ? outcome.eventIds : []);
 
 describe('EventWriter (group commit)', () => {
   it('commits requests that arrive while a commit runs together, in arrival order', async () => {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../projectPath';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+const HERE = projectPath('src', 'docs');
 const SWAGGER_UI = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 /** The page may load scripts, styles, images and API calls from this server only. */

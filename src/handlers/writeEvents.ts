@@ -28,8 +28,8 @@ export async function writeEvents(
   const outcome = await writer.write({ events, idempotency: idempotency || undefined });
   switch (outcome.kind) {
     case 'stored':
-      metrics.recordAccepted(outcome.events.length); // a replay stored nothing, so it counts nothing
-      return { ids: outcome.events.map((event) => event.id), headers: { 'Idempotent-Replayed': 'false' } };
+      metrics.recordAccepted(outcome.eventIds.length); // a replay stored nothing, so it counts nothing
+      return { ids: outcome.eventIds, headers: { 'Idempotent-Replayed': 'false' } };
     case 'replayed':
       return { ids: outcome.eventIds, headers: { 'Idempotent-Replayed': 'true' } };
     case 'mismatch':

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -9,9 +8,10 @@ import { parse as parseYaml } from 'yaml';
 import type { operations } from '../../generated/openapi';
 import type { ErrorDetail } from '../api';
 import { ApiError } from '../errors';
+import { projectPath } from '../projectPath';
 import { parseInstant } from './instant';
 
-export const SPEC_PATH = fileURLToPath(new URL('../../api/openapi.yaml', import.meta.url));
+export const SPEC_PATH = projectPath('api', 'openapi.yaml');
 
 export type OperationId = keyof operations;
 

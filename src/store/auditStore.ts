@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { uuidv7 } from './ids';
-import type { AuditEvent, ChainVerification, StoredAuditEvent } from '../api';
-import { formatInstant, parseInstant } from '../http/instant';
+import type { ChainVerification, StoredAuditEvent } from '../api';
+import { formatInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
-import { type ChainHead, type CommitSql, type EventRow, inPostgresTransaction, inSqliteTransaction, type KeyRow } from './commitSql';
+import { type ChainHead, type EventRow, inPostgresTransaction, inSqliteTransaction } from './commitSql';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
+import { commitGroup, type WriteOutcome, type WriteRequest } from './groupCommit';
 import { DIGEST_INDEXED_COLUMNS } from './migrations/20261126000000_add_read_indexes';
 
 
@@ -17,39 +17,6 @@ export interface PoolStats {
   /** Queries waiting for a connection. */
   pendingAcquires: number;
 }
-
-/** Identifies a retried request: the client's key and the hash of what it sent. */
-export interface IdempotencyClaim {
-  clientId: string;
-  key: string;
-  requestHash: string;
-}
-
-export interface WriteRequest {
-  events: AuditEvent[];
-  idempotency?: IdempotencyClaim;
-}
-
-type StoredOutcome = { kind: 'stored'; events: StoredAuditEvent[] };
-export type WriteOutcome =
-  | StoredOutcome
-  /** The key was used before with the same request: these are the ids it stored. */
-  | { kind: 'replayed'; eventIds: string[] }
-  /** The key was used before with a different request. */
-  | { kind: 'mismatch' };
-
-interface ClaimedKey {
-  requestHash: string;
-  /** Set for keys committed earlier; unset for a key claimed earlier in the same group. */
-  eventIds?: string[];
-  request?: number;
-}
-
-const idempotencyId = (claim: { clientId: string; key: string }) => JSON.stringify([claim.clientId, claim.key]);
-const replayOf = (outcome: StoredOutcome): WriteOutcome => ({
-  kind: 'replayed',
-  eventIds: outcome.events.map((e) => e.id),
-});
 
 // Events read per query while verifying: bounds memory on chains of any length.
 const VERIFY_PAGE = 5000;
@@ -140,84 +107,13 @@ export class AuditStore {
    * retries the requests one by one, so one bad request fails only itself.
    */
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
-    const work = (sql: CommitSql) => this.commitWith(sql, requests);
-    return translateErrors(() =>
-      (this.postgres ? inPostgresTransaction : inSqliteTransaction)(this.db, work),
-    );
-  }
-
-  private async commitWith(sql: CommitSql, requests: WriteRequest[]): Promise<WriteOutcome[]> {
-    const now = Date.now();
-    // A key used twice within this group: the later request replays the earlier one's outcome.
-    const outcomes: (WriteOutcome | { kind: 'duplicate'; of: number } | undefined)[] = [];
-    const claimed = await this.findIdempotencyKeys(sql, requests, now);
-    const toStore: number[] = [];
-    requests.forEach((request, i) => {
-      const claim = request.idempotency;
-      const earlier = claim && claimed.get(idempotencyId(claim));
-      if (!earlier) {
-        if (claim) claimed.set(idempotencyId(claim), { requestHash: claim.requestHash, request: i });
-        toStore.push(i);
-      } else if (earlier.requestHash !== claim.requestHash) {
-        outcomes[i] = { kind: 'mismatch' };
-      } else if (earlier.eventIds) {
-        outcomes[i] = { kind: 'replayed', eventIds: earlier.eventIds };
-      } else {
-        outcomes[i] = { kind: 'duplicate', of: earlier.request! };
-      }
-    });
-
-    const orgs = [...new Set(toStore.flatMap((i) => requests[i].events.map((e) => e.imsOrgId)))].sort();
-    const heads = orgs.length > 0 ? await sql.lockHeads(orgs) : new Map<string, ChainHead>();
-    const receivedAt = formatInstant(now);
-    const rows: EventRow[] = [];
-    const keyRows: KeyRow[] = [];
-    for (const i of toStore) {
-      const events = requests[i].events.map((event) => {
-        const head = heads.get(event.imsOrgId)!;
-        const occurredAt = parseInstant(event.timestamp);
-        if (occurredAt === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
-        const unhashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: head.seq + 1 };
-        const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
-        heads.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
-        rows.push(this.toRow(linked, occurredAt, now));
-        return linked;
-      });
-      outcomes[i] = { kind: 'stored', events };
-      const claim = requests[i].idempotency;
-      if (claim) {
-        keyRows.push({
-          client_id: claim.clientId,
-          key: claim.key,
-          request_hash: claim.requestHash,
-          event_ids: JSON.stringify(events.map((e) => e.id)),
-          expires_at: now + this.idempotencyTtlMs,
-        });
-      }
-    }
-    if (rows.length > 0) await sql.write(rows, heads, keyRows);
-    return outcomes.map((outcome) =>
-      outcome!.kind === 'duplicate' ? replayOf(outcomes[outcome!.of] as StoredOutcome) : outcome!,
-    );
+    const inTransaction = this.postgres ? inPostgresTransaction : inSqliteTransaction;
+    return translateErrors(() => inTransaction(this.db, (sql) => commitGroup(sql, requests, this.idempotencyTtlMs)));
   }
 
   /** Removes idempotency keys past their retention; returns how many. */
   async deleteExpiredIdempotencyKeys(now = Date.now()): Promise<number> {
     return translateErrors(() => this.db('idempotency_keys').where('expires_at', '<=', now).delete());
-  }
-
-  /** Live keys among the group's claims, with the ids their first request stored. */
-  private async findIdempotencyKeys(sql: CommitSql, requests: WriteRequest[], now: number): Promise<Map<string, ClaimedKey>> {
-    const pairs = requests.flatMap((r): [string, string][] => (r.idempotency ? [[r.idempotency.clientId, r.idempotency.key]] : []));
-    const claimed = new Map<string, ClaimedKey>();
-    if (pairs.length === 0) return claimed;
-    for (const row of await sql.liveKeys(pairs, now)) {
-      claimed.set(idempotencyId({ clientId: row.client_id, key: row.key }), {
-        requestHash: row.request_hash,
-        eventIds: JSON.parse(row.event_ids),
-      });
-    }
-    return claimed;
   }
 
   /**
@@ -369,23 +265,6 @@ export class AuditStore {
       .limit(limit);
   }
 
-  private toRow(event: StoredAuditEvent, occurredAt: number, receivedAt: number): EventRow {
-    return {
-      id: event.id,
-      ims_org_id: event.imsOrgId,
-      seq: event.seq,
-      action: event.action,
-      source: event.source,
-      service_id: event.service.serviceId,
-      resource_id: event.resource.resourceId,
-      user_identifier: event.userIdentifier,
-      occurred_at: occurredAt,
-      received_at: receivedAt,
-      tags: event.tags === undefined ? null : this.postgres ? event.tags : JSON.stringify(event.tags),
-      hash: event.hash,
-    };
-  }
-
   private fromRow(row: EventRow): StoredAuditEvent {
     const tags = typeof row.tags === 'string' ? JSON.parse(row.tags) : row.tags;
     return {
@@ -407,18 +286,4 @@ export class AuditStore {
 
 function positionOf(row: EventRow): Position {
   return { occurredAt: Number(row.occurred_at), id: row.id };
-}
-
-/** The event as it is stored and hashed: the timestamp in its canonical UTC form, no extra fields. */
-function normalise(event: AuditEvent, occurredAt: number): AuditEvent {
-  return {
-    action: event.action,
-    imsOrgId: event.imsOrgId,
-    resource: { resourceId: event.resource.resourceId },
-    service: { serviceId: event.service.serviceId },
-    source: event.source,
-    timestamp: formatInstant(occurredAt),
-    userIdentifier: event.userIdentifier,
-    ...(event.tags !== undefined && { tags: { ...event.tags } }),
-  };
 }

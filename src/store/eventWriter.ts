@@ -1,4 +1,5 @@
-import type { AuditStore, WriteOutcome, WriteRequest } from './auditStore';
+import type { AuditStore } from './auditStore';
+import type { WriteOutcome, WriteRequest } from './groupCommit';
 import { StoreUnavailableError } from './errors';
 
 export interface EventWriterOptions {

@@ -35,8 +35,12 @@ export interface SpawnOptions {
  * Starts the service on a free port and resolves with its URL once it logs that it is
  * listening. Kill what you start; `killServices()` in an after/afterEach hook catches the rest.
  */
-export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: SpawnOptions = {}): Promise<ChildService> {
-  return spawnServer('src/main.ts', { env: { DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: TEST_SECRET, ...env }, wrapper });
+export function spawnService(
+  databaseUrl: string,
+  // The source under tsx by default; the bench and the build test pass the built dist/main.js.
+  { env = {}, wrapper = [], entry = 'src/main.ts' }: SpawnOptions & { entry?: string } = {},
+): Promise<ChildService> {
+  return spawnServer(entry, { env: { DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: TEST_SECRET, ...env }, wrapper });
 }
 
 /**
@@ -44,7 +48,9 @@ export function spawnService(databaseUrl: string, { env = {}, wrapper = [] }: Sp
  * ready once it prints a JSON line with its `url` (as the service's start-up log does).
  */
 export function spawnServer(entry: string, { env = {}, wrapper = [] }: SpawnOptions = {}): Promise<ChildService> {
-  const command = [...wrapper, process.execPath, '--import', 'tsx', entry];
+  // A built entry (dist/*.js) runs as `npm start` runs it; source runs under tsx.
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const command = [...wrapper, process.execPath, ...loader, entry];
   const child = spawn(command[0], command.slice(1), {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -143,5 +143,10 @@ export async function walkPages(
 export async function appendEvents(store: AuditStore, events: AuditEvent[]): Promise<StoredAuditEvent[]> {
   const [outcome] = await store.commit([{ events }]);
   if (outcome.kind !== 'stored') throw new Error(`fixture events were not stored: ${outcome.kind}`);
-  return outcome.events;
+  // A commit answers only the ids: read the stored events back, tenant by tenant.
+  const stored = new Map<string, StoredAuditEvent>();
+  for (const imsOrgId of new Set(events.map((event) => event.imsOrgId))) {
+    for await (const batch of await store.exportEvents({ imsOrgId })) for (const event of batch) stored.set(event.id, event);
+  }
+  return outcome.eventIds.map((id) => stored.get(id)!);
 }
