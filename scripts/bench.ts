@@ -57,6 +57,8 @@ interface Sample {
   non2xx: number;
   errors: number;
   peakRssMb: number;
+  /** The server's CPU time (all threads, user + system) per request: steadier than req/s on a busy machine. */
+  cpuUsPerRequest: number;
 }
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'audit-bench-'));
@@ -97,6 +99,12 @@ const targets: Target[] = [
   serviceTarget('batch100-sqlite', freshSqlite, true),
 ];
 
+function cpuMs(pid: number): number {
+  // utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function peakRssMb(pid: number): number {
   // VmHWM is the process's peak resident set size so far.
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -108,6 +116,7 @@ async function measure(target: Target, round: number, headers: Record<string, st
   try {
     // A short warm-up so JIT compilation and first connections do not count.
     await autocannon({ url: server.url + target.path, method: 'POST', headers, body: target.body, connections: CONNECTIONS, duration: 1 });
+    const cpuBefore = cpuMs(server.pid);
     const result = await autocannon({
       url: server.url + target.path,
       method: 'POST',
@@ -127,6 +136,7 @@ async function measure(target: Target, round: number, headers: Record<string, st
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
       peakRssMb: peakRssMb(server.pid),
+      cpuUsPerRequest: ((cpuMs(server.pid) - cpuBefore) * 1000) / result.requests.total,
     };
   } finally {
     await server.kill('SIGTERM');
@@ -148,7 +158,8 @@ try {
       console.log(
         `round ${round} ${target.name.padEnd(16)} ${sample.requestsPerSecond.toFixed(0).padStart(6)} req/s ` +
           `${sample.eventsPerSecond.toFixed(0).padStart(7)} events/s  p50 ${sample.p50Ms} ms  p99 ${sample.p99Ms} ms  ` +
-          `non-2xx ${sample.non2xx}  errors ${sample.errors}  peak RSS ${sample.peakRssMb.toFixed(0)} MB`,
+          `non-2xx ${sample.non2xx}  errors ${sample.errors}  peak RSS ${sample.peakRssMb.toFixed(0)} MB  ` +
+          `CPU ${sample.cpuUsPerRequest.toFixed(0)} µs/req`,
       );
     }
   }
@@ -165,6 +176,7 @@ try {
       medianP99Ms: median(mine.map((s) => s.p99Ms)),
       totalNon2xx: mine.reduce((n, s) => n + s.non2xx + s.errors, 0),
       peakRssMb: Math.max(...mine.map((s) => s.peakRssMb)),
+      medianCpuUsPerRequest: median(mine.map((s) => s.cpuUsPerRequest)),
       medianRatioToKoa: median(ratios),
     };
   });
@@ -178,6 +190,7 @@ try {
       'p99 ms': s.medianP99Ms,
       'non-2xx': s.totalNon2xx,
       'peak RSS MB': Math.round(s.peakRssMb),
+      'CPU µs/req': Math.round(s.medianCpuUsPerRequest),
       'ratio/koa': s.medianRatioToKoa.toFixed(2),
     })),
   );

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
-import { type ChainHead, type EventRow, inPostgresTransaction, inSqliteTransaction } from './commitSql';
+import { type ChainHead, ChainHeadCache, type CommitSql, commitOnPostgres, type EventRow, inSqliteTransaction } from './commitSql';
 import { isPostgres } from './db';
 import { translateErrors } from './errors';
 import { commitGroup, type WriteOutcome, type WriteRequest } from './groupCommit';
@@ -68,6 +68,7 @@ const FILTER_COLUMNS = {
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
   private readonly postgres: boolean;
+  private readonly chainHeads = new ChainHeadCache();
 
   constructor(
     private readonly db: Knex,
@@ -107,8 +108,10 @@ export class AuditStore {
    * retries the requests one by one, so one bad request fails only itself.
    */
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
-    const inTransaction = this.postgres ? inPostgresTransaction : inSqliteTransaction;
-    return translateErrors(() => inTransaction(this.db, (sql) => commitGroup(sql, requests, this.idempotencyTtlMs)));
+    const work = (sql: CommitSql) => commitGroup(sql, requests, this.idempotencyTtlMs);
+    return translateErrors(() =>
+      this.postgres ? commitOnPostgres(this.db, this.chainHeads, work) : inSqliteTransaction(this.db, work),
+    );
   }
 
   /** Removes idempotency keys past their retention; returns how many. */

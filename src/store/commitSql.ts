@@ -75,6 +75,31 @@ const POSTGRES = {
     )
     UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
     FROM unnest($18::text[], $19::bigint[], $20::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
+  // write's parameters, then each org's expected head ($21, $22). The heads are locked first
+  // (sorted, as lockHeads does); only if every one is still as expected is anything written.
+  // The CTEs that write read `unchanged`, so they run after the lock and the check.
+  writeIfHeads: `WITH expected AS (
+      SELECT * FROM unnest($18::text[], $19::bigint[], $20::text[], $21::bigint[], $22::text[])
+        AS expected(org, seq, hash, old_seq, old_hash)
+    ), locked AS (
+      SELECT ims_org_id, seq, hash FROM audit_chain_heads WHERE ims_org_id = ANY($18::text[])
+      ORDER BY ims_org_id FOR UPDATE
+    ), unchanged AS (
+      SELECT count(*) = cardinality($18::text[]) AS unchanged FROM locked JOIN expected
+        ON locked.ims_org_id = expected.org AND locked.seq = expected.old_seq AND locked.hash = expected.old_hash
+    ), events AS (
+      INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier,
+        occurred_at, received_at, tags, hash)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::text[]) WHERE (SELECT unchanged FROM unchanged)
+    ), keys AS (
+      INSERT INTO idempotency_keys (client_id, key, request_hash, event_ids, expires_at)
+      SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[]) WHERE (SELECT unchanged FROM unchanged)
+    ), moved AS (
+      UPDATE audit_chain_heads AS head SET seq = expected.seq, hash = expected.hash FROM expected
+      WHERE head.ims_org_id = expected.org AND (SELECT unchanged FROM unchanged)
+    )
+    SELECT unchanged FROM unchanged`,
 };
 
 const EVENT_COLUMNS = [
@@ -83,48 +108,152 @@ const EVENT_COLUMNS = [
 ] as const;
 const KEY_COLUMNS = ['client_id', 'key', 'request_hash', 'event_ids', 'expires_at'] as const;
 
-/** Runs `work` in a transaction on one pooled PostgreSQL connection. */
-export async function inPostgresTransaction<T>(db: Knex, work: (sql: CommitSql) => Promise<T>): Promise<T> {
+/**
+ * The chain heads this instance wrote last, by org: on PostgreSQL a group whose heads are all
+ * known here is committed in one round trip (commitOnPostgres). Only a guess: the statement
+ * checks it under lock, so another instance moving a head costs a retry, never a fork.
+ */
+export class ChainHeadCache {
+  private readonly heads = new Map<string, ChainHead>();
+
+  constructor(private readonly maxOrgs = 10_000) {}
+
+  /** The heads of all the orgs, or undefined if any is unknown. */
+  lookup(orgs: string[]): Map<string, ChainHead> | undefined {
+    const found = new Map<string, ChainHead>();
+    for (const org of orgs) {
+      const head = this.heads.get(org);
+      if (!head) return undefined;
+      found.set(org, head);
+    }
+    return found;
+  }
+
+  remember(heads: Map<string, ChainHead>): void {
+    // Bounded by starting over: tenants that still write come back at their next commit.
+    if (this.heads.size + heads.size > this.maxOrgs) this.heads.clear();
+    for (const [org, head] of heads) this.heads.set(org, { ...head });
+  }
+
+  forget(orgs: Iterable<string>): void {
+    for (const org of orgs) this.heads.delete(org);
+  }
+}
+
+type RunStatement = (name: keyof typeof POSTGRES, values: unknown[]) => Promise<Record<string, any>[]>;
+
+/** What one attempt at a group commit touched: the orgs whose heads it read, the heads it wrote. */
+interface Attempt {
+  orgs: string[];
+  written?: Map<string, ChainHead>;
+}
+
+// A group whose cached heads turned out stale: commit it again, locking the heads first.
+const STALE_HEADS = Symbol('stale heads');
+
+/**
+ * Runs `work` (a group commit) on one pooled PostgreSQL connection. When the cache knows
+ * every head the group extends, the writes go out as one statement (`writeIfHeads`) that
+ * locks those heads, checks they are still the cached ones and only then writes, atomically
+ * and in autocommit: one round trip instead of BEGIN, lock, write and COMMIT, whose waits
+ * bounded throughput. Otherwise, or if a head moved (another instance wrote), the group is
+ * committed in a transaction that locks and reads the heads first. `work` may run twice.
+ */
+export async function commitOnPostgres<T>(db: Knex, cache: ChainHeadCache, work: (sql: CommitSql) => Promise<T>): Promise<T> {
   const connection: pg.PoolClient = await db.client.acquireConnection();
-  const run = async (name: keyof typeof POSTGRES, values: unknown[]) =>
+  const run: RunStatement = async (name, values) =>
     (await connection.query({ name: `audit_${name}`, text: POSTGRES[name], values })).rows;
+  let attempt: Attempt = { orgs: [] };
   try {
-    await connection.query('BEGIN');
     try {
-      const result = await work({
-        async liveKeys(pairs, now) {
-          const columns = [pairs.map((pair) => pair[0]), pairs.map((pair) => pair[1])];
-          await run('deleteExpiredKeys', [...columns, now]);
-          return run('selectKeys', columns);
-        },
-        async lockHeads(orgs) {
-          const rows = await run('lockHeads', [orgs, GENESIS_HASH]);
-          return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
-        },
-        async write(events, heads, keys) {
-          const entries = [...heads];
-          await run('write', [
-            ...EVENT_COLUMNS.map((column) => events.map((row) => row[column])),
-            ...KEY_COLUMNS.map((column) => keys.map((row) => row[column])),
-            entries.map(([org]) => org),
-            entries.map(([, head]) => head.seq),
-            entries.map(([, head]) => head.hash),
-          ]);
-        },
-      });
-      await connection.query('COMMIT');
+      const result = await work(withCachedHeads(run, cache, attempt));
+      cache.remember(attempt.written ?? new Map());
       return result;
     } catch (error) {
-      // After a reply timeout the connection still carries the unanswered statement, and a
-      // ROLLBACK would wait behind it for another timeout. Closing the connection rolls the
-      // transaction back at the server, and the pool discards it.
-      if (isUnavailable(error)) await connection.end().catch(() => {});
-      else await connection.query('ROLLBACK').catch(() => {});
+      if (error !== STALE_HEADS) throw error;
+    }
+    cache.forget(attempt.orgs);
+    attempt = { orgs: [] };
+    await connection.query('BEGIN');
+    try {
+      const result = await work(inTransaction(run, attempt));
+      await connection.query('COMMIT');
+      cache.remember(attempt.written ?? new Map());
+      return result;
+    } catch (error) {
+      if (!isUnavailable(error)) await connection.query('ROLLBACK').catch(() => {});
       throw error;
     }
+  } catch (error) {
+    cache.forget(attempt.orgs);
+    // After a reply timeout the connection still carries the unanswered statement, and a
+    // ROLLBACK would wait behind it for another timeout. Closing the connection rolls any
+    // transaction back at the server, and the pool discards it.
+    if (isUnavailable(error)) await connection.end().catch(() => {});
+    throw error;
   } finally {
     await db.client.releaseConnection(connection);
   }
+}
+
+/** Deletes the expired keys among the pairs, then reads the live ones (either way of committing). */
+async function liveKeys(run: RunStatement, pairs: [string, string][], now: number): Promise<KeyRow[]> {
+  const columns = [pairs.map((pair) => pair[0]), pairs.map((pair) => pair[1])];
+  await run('deleteExpiredKeys', [...columns, now]);
+  return (await run('selectKeys', columns)) as KeyRow[];
+}
+
+/** The parameters of `write`, which `writeIfHeads` begins with. */
+function writeValues(events: EventRow[], keys: KeyRow[], heads: Map<string, ChainHead>): unknown[] {
+  const entries = [...heads];
+  return [
+    ...EVENT_COLUMNS.map((column) => events.map((row) => row[column])),
+    ...KEY_COLUMNS.map((column) => keys.map((row) => row[column])),
+    entries.map(([org]) => org),
+    entries.map(([, head]) => head.seq),
+    entries.map(([, head]) => head.hash),
+  ];
+}
+
+/** The one-statement commit: heads from the cache, checked under lock and moved by writeIfHeads. */
+function withCachedHeads(run: RunStatement, cache: ChainHeadCache, attempt: Attempt): CommitSql {
+  let expected = new Map<string, ChainHead>();
+  return {
+    liveKeys: (pairs, now) => liveKeys(run, pairs, now),
+    async lockHeads(orgs) {
+      attempt.orgs = orgs;
+      const cached = cache.lookup(orgs);
+      if (!cached) throw STALE_HEADS;
+      expected = new Map(cached);
+      return cached;
+    },
+    async write(events, heads, keys) {
+      const before = [...heads.keys()].map((org) => expected.get(org)!);
+      const [{ unchanged }] = await run('writeIfHeads', [
+        ...writeValues(events, keys, heads),
+        before.map((head) => head.seq),
+        before.map((head) => head.hash),
+      ]);
+      if (!unchanged) throw STALE_HEADS;
+      attempt.written = heads;
+    },
+  };
+}
+
+/** The transactional commit: heads created where missing, then locked and read before the writes. */
+function inTransaction(run: RunStatement, attempt: Attempt): CommitSql {
+  return {
+    liveKeys: (pairs, now) => liveKeys(run, pairs, now),
+    async lockHeads(orgs) {
+      attempt.orgs = orgs;
+      const rows = await run('lockHeads', [orgs, GENESIS_HASH]);
+      return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
+    },
+    async write(events, heads, keys) {
+      await run('write', writeValues(events, keys, heads));
+      attempt.written = heads;
+    },
+  };
 }
 
 const sqliteStatementsByConnection = new WeakMap<Database, ReturnType<typeof prepareSqlite>>();
