@@ -47,9 +47,25 @@ export function parseInstant(text: string): number | undefined {
   return daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMs;
 }
 
-/** The canonical form every stored timestamp is returned in: UTC, millisecond precision. */
+/**
+ * The canonical form every stored timestamp is returned in: UTC, millisecond precision; what
+ * Date#toISOString writes. Spelled out for years 0000-9999 (every instant parseInstant reads,
+ * give or take a day's offset), where it is about twice as cheap as a Date; it runs for every
+ * stored and every read event.
+ */
 export function formatInstant(epochMs: number): string {
-  return new Date(epochMs).toISOString();
+  const days = Math.floor(epochMs / 86_400_000);
+  const { year, month, day } = civilFromDays(days);
+  if (year < 0 || year > 9999 || !Number.isInteger(epochMs)) return new Date(epochMs).toISOString();
+  let rest = epochMs - days * 86_400_000;
+  const millis = rest % 1000;
+  rest = (rest - millis) / 1000;
+  const second = rest % 60;
+  rest = (rest - second) / 60;
+  const minute = rest % 60;
+  const hour = (rest - minute) / 60;
+  const ms = millis < 10 ? `00${millis}` : millis < 100 ? `0${millis}` : `${millis}`;
+  return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}.${ms}Z`;
 }
 
 const ZERO = 48; // '0'
@@ -73,6 +89,28 @@ function digits(text: string, from: number, count: number): number {
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's civil_from_days). */
+function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const dayOfEra = z - era * 146097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36524) - Math.floor(dayOfEra / 146096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153); // 0 = March
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  return {
+    year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0),
+    month,
+    day: dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1,
+  };
+}
+
+function pad2(value: number): string {
+  return value < 10 ? `0${value}` : `${value}`;
 }
 
 /** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
