@@ -10,18 +10,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * that grows past it is cut off.
  */
 export async function readJsonBody(ctx: Koa.Context, limitBytes: number): Promise<unknown> {
-  const mediaType = ctx.request.type;
-  if (mediaType !== 'application/json') {
-    throw new ApiError(
-      415,
-      'unsupported_media_type',
-      mediaType ? `content-type must be application/json, got "${mediaType}"` : 'content-type must be application/json',
-    );
-  }
-  const charset = ctx.request.charset;
-  if (charset && charset.toLowerCase() !== 'utf-8') {
-    throw new ApiError(415, 'unsupported_media_type', `charset must be utf-8, got "${charset}"`);
-  }
+  // The usual header, exactly, needs no parsing: Koa's type and charset getters parse it once each
+  // (about 1% of the main thread's time in the POST /audits profile).
+  if (ctx.req.headers['content-type'] !== 'application/json') assertJsonMediaType(ctx);
   const length = ctx.request.length;
   if (length !== undefined && length > limitBytes) throw tooLarge(limitBytes);
   let raw: Buffer;
@@ -48,6 +39,22 @@ export async function readJsonBody(ctx: Koa.Context, limitBytes: number): Promis
   // first and UTF-8 cannot encode the second, so they would not be kept exactly as sent.
   if (/\\u(0000|d[89a-f])/i.test(text)) assertStorableText(value, 'body');
   return value;
+}
+
+/** 415 unless the body is declared as JSON, in UTF-8 if a charset is named. */
+function assertJsonMediaType(ctx: Koa.Context): void {
+  const mediaType = ctx.request.type;
+  if (mediaType !== 'application/json') {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      mediaType ? `content-type must be application/json, got "${mediaType}"` : 'content-type must be application/json',
+    );
+  }
+  const charset = ctx.request.charset;
+  if (charset && charset.toLowerCase() !== 'utf-8') {
+    throw new ApiError(415, 'unsupported_media_type', `charset must be utf-8, got "${charset}"`);
+  }
 }
 
 function assertStorableText(value: unknown, path: string): void {
