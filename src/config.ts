@@ -62,6 +62,9 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
   if (url.startsWith('sqlite:')) {
     const filename = url.slice('sqlite:'.length);
     if (!filename) throw new ConfigError('DATABASE_URL: sqlite: needs a file path, e.g. sqlite:data/audit.db');
+    // Events are committed over a second connection (a worker thread), which an in-memory
+    // database would not share; nor would it keep what a 201 promises.
+    if (filename === ':memory:') throw new ConfigError('DATABASE_URL: sqlite: needs a file path; in-memory databases are not supported');
     return { client: 'sqlite', filename };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {

@@ -3,8 +3,9 @@ import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
-import { type ChainHead, ChainHeadCache, type CommitSql, commitOnPostgres, type EventRow, inSqliteTransaction } from './commitSql';
-import { isPostgres } from './db';
+import { type ChainHead, ChainHeadCache, type CommitSql, commitOnPostgres, type EventRow } from './commitSql';
+import { isPostgres, sqliteFile } from './db';
+import { SqliteWriter } from './sqliteWriter';
 import { translateErrors } from './errors';
 import { commitGroup, type WriteOutcome, type WriteRequest } from './groupCommit';
 import { DIGEST_INDEXED_COLUMNS } from './migrations/20261126000000_add_read_indexes';
@@ -68,7 +69,10 @@ const FILTER_COLUMNS = {
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
   private readonly postgres: boolean;
+  // PostgreSQL: the chain heads this instance wrote last (see commitOnPostgres).
   private readonly chainHeads = new ChainHeadCache();
+  // SQLite: commits run in a thread of their own, started with the first write.
+  private sqliteCommits: SqliteWriter | undefined;
 
   constructor(
     private readonly db: Knex,
@@ -82,6 +86,7 @@ export class AuditStore {
   }
 
   async close(): Promise<void> {
+    await this.sqliteCommits?.close();
     await this.db.destroy();
   }
 
@@ -110,8 +115,12 @@ export class AuditStore {
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
     const work = (sql: CommitSql) => commitGroup(sql, requests, this.idempotencyTtlMs);
     return translateErrors(() =>
-      this.postgres ? commitOnPostgres(this.db, this.chainHeads, work) : inSqliteTransaction(this.db, work),
+      this.postgres ? commitOnPostgres(this.db, this.chainHeads, work) : this.sqliteWriter().commit(requests),
     );
+  }
+
+  private sqliteWriter(): SqliteWriter {
+    return (this.sqliteCommits ??= new SqliteWriter({ ...sqliteFile(this.db), idempotencyTtlMs: this.idempotencyTtlMs }));
   }
 
   /** Removes idempotency keys past their retention; returns how many. */

@@ -280,49 +280,41 @@ function prepareSqlite(connection: Database) {
 }
 
 /**
- * Runs `work` in a transaction on SQLite's single pooled connection. The statements are
- * synchronous, so nothing else runs on the connection until the transaction ends.
- * (A worker thread that committed on a connection of its own, so that the fsync would not
- * stall the event loop, measured slower on a 2-core machine: it cost CPU per request and
- * smaller groups, more than the overlap gained.)
+ * Runs `work` in a transaction on the commit thread's SQLite connection (sqliteWriterThread.ts).
+ * The statements are synchronous, so nothing else runs on the connection until it ends.
  */
-export async function inSqliteTransaction<T>(db: Knex, work: (sql: CommitSql) => Promise<T>): Promise<T> {
-  const connection: Database = await db.client.acquireConnection();
+export async function inSqliteTransaction<T>(connection: Database, work: (sql: CommitSql) => Promise<T>): Promise<T> {
+  let statements = sqliteStatementsByConnection.get(connection);
+  if (!statements) sqliteStatementsByConnection.set(connection, (statements = prepareSqlite(connection)));
+  const s = statements;
+  s.begin.run();
   try {
-    let statements = sqliteStatementsByConnection.get(connection);
-    if (!statements) sqliteStatementsByConnection.set(connection, (statements = prepareSqlite(connection)));
-    const s = statements;
-    s.begin.run();
-    try {
-      const result = await work({
-        async liveKeys(pairs, now) {
-          return pairs.flatMap(([clientId, key]) => {
-            s.deleteExpiredKey.run(clientId, key, now);
-            return (s.selectKey as Statement<unknown[], KeyRow>).all(clientId, key);
-          });
-        },
-        async lockHeads(orgs) {
-          return new Map(
-            orgs.map((org) => {
-              s.createHead.run(org, GENESIS_HASH);
-              const head = s.selectHead.get(org) as ChainHead;
-              return [org, { seq: Number(head.seq), hash: head.hash }];
-            }),
-          );
-        },
-        async write(events, heads, keys) {
-          for (const row of events) s.insertEvent.run(EVENT_COLUMNS.map((column) => row[column]));
-          for (const row of keys) s.insertKey.run(KEY_COLUMNS.map((column) => row[column]));
-          for (const [org, head] of heads) s.updateHead.run(head.seq, head.hash, org);
-        },
-      });
-      s.commit.run();
-      return result;
-    } catch (error) {
-      if (connection.inTransaction) s.rollback.run();
-      throw error;
-    }
-  } finally {
-    await db.client.releaseConnection(connection);
+    const result = await work({
+      async liveKeys(pairs, now) {
+        return pairs.flatMap(([clientId, key]) => {
+          s.deleteExpiredKey.run(clientId, key, now);
+          return (s.selectKey as Statement<unknown[], KeyRow>).all(clientId, key);
+        });
+      },
+      async lockHeads(orgs) {
+        return new Map(
+          orgs.map((org) => {
+            s.createHead.run(org, GENESIS_HASH);
+            const head = s.selectHead.get(org) as ChainHead;
+            return [org, { seq: Number(head.seq), hash: head.hash }];
+          }),
+        );
+      },
+      async write(events, heads, keys) {
+        for (const row of events) s.insertEvent.run(EVENT_COLUMNS.map((column) => row[column]));
+        for (const row of keys) s.insertKey.run(KEY_COLUMNS.map((column) => row[column]));
+        for (const [org, head] of heads) s.updateHead.run(head.seq, head.hash, org);
+      },
+    });
+    s.commit.run();
+    return result;
+  } catch (error) {
+    if (connection.inTransaction) s.rollback.run();
+    throw error;
   }
 }

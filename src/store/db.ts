@@ -5,6 +5,7 @@ import knex, { type Knex } from 'knex';
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from './migrations';
+import { configureSqlite, type SqliteFile } from './sqliteConnection';
 
 export interface DatabaseOptions {
   /**
@@ -41,17 +42,13 @@ export function knexConfig(
       connection: { filename: database.filename },
       useNullAsDefault: true,
       pool: {
-        // One connection: SQLite has one writer, and a single connection keeps the
-        // in-process write order the commit order.
+        // One connection, for reads, migrations and the rare writes outside event commits
+        // (idempotency purge, shared secrets). Events are committed by the commit thread on a
+        // connection of its own (sqliteWriter.ts). Waits on this one block the event loop.
         min: 1,
         max: 1,
         afterCreate(connection: BetterSqlite3.Database, done: (error: Error | null, connection: unknown) => void) {
-          connection.pragma('journal_mode = WAL');
-          // FULL: a committed transaction survives power loss, which a 201 promises.
-          connection.pragma('synchronous = FULL');
-          // Another process holding the write lock (a backup, the sqlite3 shell) makes a write
-          // wait this long, then fail with SQLITE_BUSY (503). The wait blocks the event loop.
-          connection.pragma(`busy_timeout = ${timeoutMs}`);
+          configureSqlite(connection, timeoutMs);
           done(null, connection);
         },
         // A failed COMMIT (SQLITE_BUSY, SQLITE_FULL, I/O error) can leave the transaction
@@ -127,4 +124,10 @@ export function createDatabaseFolder(database: DatabaseConfig): void {
 
 export function isPostgres(db: Knex): boolean {
   return db.client.config.client === 'pg';
+}
+
+/** The file and timeout of a SQLite knex instance made here, for the commit thread's own connection. */
+export function sqliteFile(db: Knex): SqliteFile {
+  const config = db.client.config as Knex.Config & { connection: { filename: string } };
+  return { filename: config.connection.filename, timeoutMs: config.acquireConnectionTimeout! };
 }

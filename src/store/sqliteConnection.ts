@@ -1,0 +1,23 @@
+import Database from 'better-sqlite3';
+
+/** Where a SQLite database is, and how long one wait on it may take (DatabaseOptions.timeoutMs). */
+export interface SqliteFile {
+  filename: string;
+  timeoutMs: number;
+}
+
+/** The settings of every SQLite connection: the knex pool's (reads) and the commit thread's. */
+export function configureSqlite(connection: Database.Database, timeoutMs: number): void {
+  connection.pragma('journal_mode = WAL');
+  // FULL: a committed transaction survives power loss, which a 201 promises.
+  connection.pragma('synchronous = FULL');
+  // Another process holding the write lock (a backup, the sqlite3 shell) makes a write wait
+  // this long, then fail with SQLITE_BUSY (503).
+  connection.pragma(`busy_timeout = ${timeoutMs}`);
+}
+
+export function openSqlite({ filename, timeoutMs }: SqliteFile): Database.Database {
+  const connection = new Database(filename, { timeout: timeoutMs, fileMustExist: true });
+  configureSqlite(connection, timeoutMs);
+  return connection;
+}

@@ -1,0 +1,81 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { StoreUnavailableError } from './errors';
+import type { WriteOutcome, WriteRequest } from './groupCommit';
+import type { CommitReply, WriterSettings } from './sqliteWriterThread';
+
+// The thread allocates little (one group's rows at a time): a small young generation keeps
+// its heap about 20 MB smaller than V8's default and measured no slower.
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
+/**
+ * The thread's module sits next to this one: .js in the build (npm start), .ts when the
+ * source runs under tsx. Node 20 does not carry tsx's loader into worker threads, so from
+ * the source the thread loads its module through tsx's API.
+ */
+function startThread(workerData: WriterSettings): Worker {
+  const options = { workerData, resourceLimits: THREAD_LIMITS };
+  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./sqliteWriterThread.js', import.meta.url), options);
+  const thread = JSON.stringify(fileURLToPath(new URL('./sqliteWriterThread.ts', import.meta.url)));
+  const tsx = JSON.stringify(createRequire(import.meta.url).resolve('tsx/cjs'));
+  return new Worker(`require(${tsx}); require(${thread});`, { ...options, eval: true });
+}
+
+interface Pending {
+  resolve(outcomes: WriteOutcome[]): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Runs SQLite group commits (commitGroup) in a worker thread, on a connection of its own.
+ * better-sqlite3 is synchronous: on the main thread each commit (its inserts, its fsync, a
+ * wait for another process's lock) stalled every request; here requests keep being read,
+ * validated and answered meanwhile (about 12% more req/s in npm run bench). Errors come
+ * back with their SQLite code, so the caller tells faults from bad requests as before.
+ */
+export class SqliteWriter {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+
+  constructor(private readonly settings: WriterSettings) {}
+
+  commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
+    const worker = (this.worker ??= this.start());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, requests });
+    });
+  }
+
+  /** Ends the thread after the commits it holds; it closes its connection. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('close');
+    await exited;
+  }
+
+  private start(): Worker {
+    const worker = startThread(this.settings);
+    worker.on('message', ({ id, outcomes, error }: CommitReply) => {
+      const pending = this.pending.get(id)!;
+      this.pending.delete(id);
+      if (error) pending.reject(Object.assign(new Error(error.message), error));
+      else pending.resolve(outcomes!);
+    });
+    // A thread that dies (it should not) fails what it held; the next commit starts another.
+    const fail = (error: unknown) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const { reject } of this.pending.values()) reject(new StoreUnavailableError(error));
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the SQLite commit thread exited with code ${code}`)));
+    return worker;
+  }
+}

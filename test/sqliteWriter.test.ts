@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { AuditEvent } from '../src/api';
+import { parseDatabaseUrl } from '../src/config';
+import { AuditStore } from '../src/store/auditStore';
+import { createKnex } from '../src/store/db';
+import { isUnavailable, StoreUnavailableError } from '../src/store/errors';
+import { SqliteWriter } from '../src/store/sqliteWriter';
+import { sampleEvent } from './helpers/service';
+
+// SQLite commits run in a worker thread: what it throws must reach the caller with its SQLite
+// code, so that a fault still answers 503 and a refused group is still retried request by request.
+describe('The SQLite commit thread', () => {
+  let scratch: string;
+  beforeEach(() => (scratch = mkdtempSync(path.join(tmpdir(), 'audit-writer-'))));
+  afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('reports a database it cannot open as a fault (SQLITE_CANTOPEN), and tries again at the next commit', async () => {
+    const writer = new SqliteWriter({ filename: path.join(scratch, 'missing', 'audit.db'), timeoutMs: 1000, idempotencyTtlMs: 1000 });
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const error = await writer.commit([]).then(() => undefined, (caught: unknown) => caught);
+        expect(error).to.include({ code: 'SQLITE_CANTOPEN' });
+        expect(isUnavailable(error)).to.equal(true);
+      }
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('passes a refused commit back with its code, keeps nothing of it, and commits again once the cause is gone', async () => {
+    const store = new AuditStore(createKnex(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`)));
+    try {
+      await store.migrate();
+      const event = sampleEvent() as AuditEvent;
+      const [first] = await store.commit([{ events: [event] }]);
+      expect(first.kind).to.equal('stored');
+      // A row where the next event goes (seq 2) makes the next commit violate (org, seq).
+      const forged = await store.get((first as { eventIds: string[] }).eventIds[0]);
+      const db = createKnex(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`));
+      try {
+        const row = await db('audit_events').where({ id: forged!.id }).first();
+        await db('audit_events').insert({ ...row, id: 'forged', seq: 2 });
+        const error = await store.commit([{ events: [event] }]).then(() => undefined, (caught: unknown) => caught);
+        expect(error).to.include({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
+        expect(error).not.to.be.instanceOf(StoreUnavailableError);
+        await db('audit_events').where({ id: 'forged' }).delete();
+      } finally {
+        await db.destroy();
+      }
+      const [again] = await store.commit([{ events: [event] }]);
+      expect(again.kind).to.equal('stored');
+      expect(await store.verifyChain(event.imsOrgId)).to.include({ verified: true, count: 2 });
+    } finally {
+      await store.close();
+    }
+  });
+});
