@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../test/helpers/databases
 import { Load } from '../test/helpers/load';
 import { sampleEvent } from '../test/helpers/service';
 import { withKnex } from '../test/helpers/sql';
+import { buildService, BUILT } from './build';
 import { authHeaders } from '../test/helpers/tokens';
 
 const { values } = parseArgs({
@@ -64,7 +65,9 @@ const database: TestDatabase = values.database?.startsWith('postgres')
     : await createTestDatabase('sqlite');
 let failed = false;
 try {
-  const service = await spawnService(database.url);
+  // The build, as npm start runs it, so memory is the product's and not the TypeScript loader's.
+  await buildService();
+  const service = await spawnService(database.url, { entry: BUILT.service });
   const headers = await authHeaders({ orgs, expiresIn: SECONDS + 600 });
   console.log(`soak: ${SECONDS} s against ${database.kind} (pid ${service.pid}); ${WRITERS} writers, 1 verify reader, 1 bad-input client`);
 
