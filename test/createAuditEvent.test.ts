@@ -248,8 +248,11 @@ describeEachDatabase('POST /audits', (database) => {
     it('405 ErrorResponse with Allow for a known path and another method', async () => {
       const res = await fetch(`${running.url}/health/live`, { method: 'DELETE' });
       expect(res.status).to.equal(405);
-      expect(res.headers.get('allow')).to.equal('GET');
+      expect(res.headers.get('allow')).to.equal('GET, HEAD');
       expect(await res.json()).to.deep.include({ reason: 'method_not_allowed' });
+      const head = await fetch(`${running.url}/health/live`, { method: 'HEAD' });
+      expect(head.status).to.equal(200);
+      expect(await head.text()).to.equal('');
     });
 
     it('answers liveness and readiness without credentials, still serving after all the bad input', async () => {

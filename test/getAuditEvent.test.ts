@@ -57,6 +57,17 @@ describeEachDatabase('GET /audits/{id}', (database) => {
     expect(body.action).to.equal('untagged');
   });
 
+  it('answers HEAD as GET without a body: the same status and headers, for a stored and an unknown id', async () => {
+    const id = await post(sampleEvent({ action: 'head' }));
+    for (const target of [id, '00000000-0000-7000-8000-000000000000']) {
+      const [got, head] = await Promise.all([get(target), fetch(`${running.url}/audits/${target}`, { method: 'HEAD', headers })]);
+      expect(head.status, target).to.equal(got.status);
+      expect(head.headers.get('content-type')).to.equal(got.headers.get('content-type'));
+      expect(head.headers.get('content-length')).to.equal(got.headers.get('content-length'));
+      expect(await head.text()).to.equal('');
+    }
+  });
+
   it('answers 404 ErrorResponse for an id that names no event', async () => {
     const id = '01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a';
     const res = await get(id);

@@ -91,14 +91,18 @@ export class Contract {
     return new Contract(source, document, routes);
   }
 
-  /** The route for a request, or 404 (unknown path) / 405 (known path, other method). */
+  /**
+   * The route for a request, or 404 (unknown path) / 405 (known path, other method). HEAD is
+   * answered as GET, whose body Koa leaves out (RFC 9110, section 9.3.2).
+   */
   match(method: string, path: string): { route: Route; params: Record<string, string> } {
+    const wanted = method === 'HEAD' ? 'GET' : method;
     const allowed: string[] = [];
     for (const route of this.routes) {
       const found = route.pattern.exec(path);
       if (!found) continue;
-      if (route.method !== method) {
-        allowed.push(route.method);
+      if (route.method !== wanted) {
+        allowed.push(...(route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]));
         continue;
       }
       const params: Record<string, string> = {};
