@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../api';
 import { formatInstant } from '../http/instant';
 import { chainHash, GENESIS_HASH } from './chain';
-import { type ChainHead, ChainHeadCache, type CommitSql, commitOnPostgres, type EventRow } from './commitSql';
+import { type ChainHead, ChainHeadCache, commitOnPostgres, type EventRow } from './commitSql';
 import { isPostgres, sqliteFile } from './db';
 import { SqliteWriter } from './sqliteWriter';
 import { translateErrors } from './errors';
@@ -113,9 +113,10 @@ export class AuditStore {
    * retries the requests one by one, so one bad request fails only itself.
    */
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
-    const work = (sql: CommitSql) => commitGroup(sql, requests, this.idempotencyTtlMs);
     return translateErrors(() =>
-      this.postgres ? commitOnPostgres(this.db, this.chainHeads, work) : this.sqliteWriter().commit(requests),
+      this.postgres
+        ? commitOnPostgres(this.db, this.chainHeads, (sql) => commitGroup(sql, requests, this.idempotencyTtlMs))
+        : this.sqliteWriter().commit(requests),
     );
   }
 

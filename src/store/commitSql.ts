@@ -34,8 +34,8 @@ export interface ChainHead {
 }
 
 /**
- * The statements of one group commit, run inside its transaction. AuditStore.commit holds
- * the logic; this is only its SQL, once per database, through the driver with statements
+ * The statements of one group commit, run inside its transaction. commitGroup (groupCommit.ts)
+ * holds the logic; this is only its SQL, once per database, through the driver with statements
  * prepared once per connection: knex builds and prepares every statement anew, which cost
  * more than the commit itself (see npm run bench). Everything else in the store uses knex.
  */
@@ -45,6 +45,8 @@ export interface CommitSql {
   /**
    * The chain heads of the orgs (sorted), created at seq 0 where missing and locked until
    * the transaction ends, so concurrent writers on any instance extend each chain in turn.
+   * (PostgreSQL's one-statement commit answers the remembered heads; its write checks them
+   * under lock, see commitOnPostgres.)
    */
   lockHeads(orgs: string[]): Promise<Map<string, ChainHead>>;
   /** Inserts the events and idempotency keys and moves the heads forward. */
