@@ -490,13 +490,12 @@ export interface components {
         };
         ErrorResponse: {
             /**
-             * @description A stable, machine-readable code: `bad_request`, `forbidden`,
-             *     `not_found`, `method_not_allowed`, `payload_too_large`,
-             *     `unsupported_media_type`, `idempotency_key_reused`,
-             *     `internal_error`, `service_unavailable`.
+             * @description A stable, machine-readable code to switch on. `unauthorized` is
+             *     used by the metrics and logs only: a 401 body is a JSON string.
              * @example service_unavailable
+             * @enum {string}
              */
-            reason: string;
+            reason: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "internal_error" | "service_unavailable";
             /**
              * @description A human-readable explanation that names the problem.
              * @example the database is unavailable

@@ -1,20 +1,32 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import type { ErrorResponse } from './api';
-import { StoreUnavailableError } from './store/errors';
-import { WriteQueueFullError } from './store/eventWriter';
+import type { ErrorReason, ErrorResponse } from './domain/api';
+import { AuditError, MethodNotAllowedError, UnavailableError } from './domain/errors';
 
-/** An error a client caused or must see: thrown by any layer, rendered by errorMiddleware alone. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string,
-    readonly details?: ErrorResponse['details'],
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
+/** The one table from a domain error's reason to its HTTP status. */
+const STATUS: Record<ErrorReason, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  idempotency_key_reused: 422,
+  internal_error: 500,
+  service_unavailable: 503,
+};
+
+export function statusOf(error: AuditError): number {
+  return STATUS[error.reason];
+}
+
+/** The headers a reason's response carries (RFC 9110: 401 names its scheme, 405 its methods; 503 says when to retry). */
+function headersOf(error: AuditError): Record<string, string> {
+  if (error.reason === 'unauthorized') return { 'WWW-Authenticate': 'Bearer' };
+  if (error instanceof MethodNotAllowedError) return { Allow: error.allowed.join(', ') };
+  if (error instanceof UnavailableError) return { 'Retry-After': String(error.retryAfterSeconds) };
+  return {};
 }
 
 /**
@@ -23,38 +35,27 @@ export class ApiError extends Error {
  */
 export type StringBodyLookup = (ctx: Koa.Context, status: number) => boolean;
 
+const INTERNAL = new AuditError('internal_error', 'an unexpected error occurred');
+
 /** The one place that turns errors into responses. Internals of unexpected errors never reach the client. */
 export function errorMiddleware(logger: Logger, isStringBody: StringBodyLookup): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (caught) {
-      const error = toApiError(caught);
+      const error = caught instanceof AuditError ? caught : INTERNAL;
+      const status = statusOf(error);
       ctx.state.error = error; // for the request log and the rejection metrics
-      if (error.status >= 500) {
+      if (status >= 500) {
         logger.error({ err: caught, requestId: ctx.state.requestId }, 'request failed: %s', error.message);
       }
-      ctx.status = error.status;
-      for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
-      const body: ErrorResponse | string = isStringBody(ctx, error.status)
+      for (const [name, value] of Object.entries(headersOf(error))) ctx.set(name, value);
+      const body: ErrorResponse | string = isStringBody(ctx, status)
         ? error.message
         : { reason: error.reason, message: error.message, ...(error.details && { details: error.details }) };
-      sendJson(ctx, error.status, body);
+      sendJson(ctx, status, body);
     }
   };
-}
-
-function toApiError(caught: unknown): ApiError {
-  if (caught instanceof ApiError) return caught;
-  if (caught instanceof StoreUnavailableError) {
-    return new ApiError(503, 'service_unavailable', 'the database is unavailable; retry later', undefined, {
-      'Retry-After': '1',
-    });
-  }
-  if (caught instanceof WriteQueueFullError) {
-    return new ApiError(503, 'service_unavailable', caught.message, undefined, { 'Retry-After': '1' });
-  }
-  return new ApiError(500, 'internal_error', 'an unexpected error occurred');
 }
 
 /** JSON with the exact media type the spec declares (no charset suffix, which contract tests compare). */

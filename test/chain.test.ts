@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { canonicalJson, canonicalLink, chainHash, GENESIS_HASH } from '../src/store/chain';
+import { canonicalJson, canonicalLink, chainHash, GENESIS_HASH } from '../src/domain/chain';
 
 const event = {
   id: '01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a',

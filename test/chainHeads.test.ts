@@ -4,7 +4,7 @@ import { AuditStore } from '../src/store/auditStore';
 import { createKnex } from '../src/store/db';
 import { describeEachDatabase } from './helpers/databases';
 import { sampleEvent } from './helpers/service';
-import type { AuditEvent } from '../src/api';
+import type { AuditEvent } from '../src/domain/api';
 
 // On PostgreSQL each instance remembers the chain heads it wrote and commits on that guess in
 // one statement; a head another instance moved since must be noticed, never forked.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { ApiError } from '../src/errors';
+import { AuditError } from '../src/domain/errors';
 import { CursorCodec } from '../src/http/cursor';
-import type { EventFilter } from '../src/store/auditStore';
+import type { EventFilter } from '../src/domain/filter';
 
 describe('CursorCodec', () => {
   const codec = new CursorCodec(randomBytes(32));
@@ -12,7 +12,7 @@ describe('CursorCodec', () => {
     try {
       codec.decode(cursor, query);
     } catch (error) {
-      expect(error).to.be.instanceOf(ApiError).and.include({ status: 400 });
+      expect(error).to.be.instanceOf(AuditError).and.include({ reason: 'bad_request' });
       expect((error as Error).message).to.match(message);
       return;
     }

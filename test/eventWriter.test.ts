@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { AuditEvent } from '../src/api';
+import type { AuditEvent } from '../src/domain/api';
 import type { AuditStore } from '../src/store/auditStore';
 import type { WriteOutcome, WriteRequest } from '../src/store/groupCommit';
 import { StoreUnavailableError } from '../src/store/errors';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import type { AuditStore, EventFilter } from '../src/store/auditStore';
+import type { AuditStore } from '../src/store/auditStore';
+import type { EventFilter } from '../src/domain/filter';
 import { parseCsv } from './helpers/csv';
 import { describeEachDatabase } from './helpers/databases';
 import { appendEvents, FILTER_CASES, fixtureEvents, iso, newestFirst, withQuery, type Query, type StoredAuditEvent } from './helpers/reads';

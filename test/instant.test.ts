@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatInstant, parseInstant } from '../src/http/instant';
+import { formatInstant, parseInstant } from '../src/domain/instant';
 
 describe('parseInstant (RFC 3339 date-time)', () => {
   const valid: [string, string][] = [

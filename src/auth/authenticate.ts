@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { ApiError } from '../errors';
+import { AuditError } from '../domain/errors';
 import { Principal } from './principal';
 import { TokenRejected, type TokenVerifier } from './tokenVerifier';
 
@@ -40,6 +40,6 @@ function parseScopes(claim: unknown): ReadonlySet<string> {
   return new Set(claim.split(/[\s,]+/).filter(Boolean));
 }
 
-function unauthorized(message: string): ApiError {
-  return new ApiError(401, 'unauthorized', message, undefined, { 'WWW-Authenticate': 'Bearer' });
+function unauthorized(message: string): AuditError {
+  return new AuditError('unauthorized', message);
 }

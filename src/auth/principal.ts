@@ -1,4 +1,4 @@
-import { ApiError } from '../errors';
+import { AuditError } from '../domain/errors';
 
 /** Who is calling, and what their token lets them touch. */
 export class Principal {
@@ -16,11 +16,11 @@ export class Principal {
   /** 403 unless the token covers the org. Use only where naming the org leaks nothing (writes, lists). */
   assertCovers(imsOrgId: string): void {
     if (!this.covers(imsOrgId)) {
-      throw new ApiError(403, 'forbidden', `token does not cover imsOrgId ${JSON.stringify(imsOrgId)}`);
+      throw new AuditError('forbidden', `token does not cover imsOrgId ${JSON.stringify(imsOrgId)}`);
     }
   }
 
   assertScope(scope: string): void {
-    if (!this.scopes.has(scope)) throw new ApiError(403, 'forbidden', `token lacks scope ${scope}`);
+    if (!this.scopes.has(scope)) throw new AuditError('forbidden', `token lacks scope ${scope}`);
   }
 }

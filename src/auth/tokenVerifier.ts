@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { AuthConfig } from '../config';
-import { ApiError } from '../errors';
+import { UnavailableError } from '../domain/errors';
 import { loadOrCreateDevSecret } from './devSecret';
 
 export type TokenVerifier = (token: string) => Promise<JWTPayload>;
@@ -53,9 +53,7 @@ export async function createTokenVerifier(auth: AuthConfig): Promise<TokenVerifi
     } catch (error) {
       // A key set we cannot fetch is our outage, not the client's bad token.
       if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
-        throw new ApiError(503, 'service_unavailable', 'token keys are unavailable; retry later', undefined, {
-          'Retry-After': '5',
-        });
+        throw new UnavailableError('token keys are unavailable; retry later', { retryAfterSeconds: 5 });
       }
       throw new TokenRejected(describeJoseError(error));
     }

@@ -1,5 +1,5 @@
-import { parseInstant } from '../http/instant';
-import type { EventFilter } from '../store/auditStore';
+import { parseInstant } from '../domain/instant';
+import type { EventFilter } from '../domain/filter';
 import type { HandlerInput } from './types';
 
 type FilterQuery = HandlerInput<'listAuditEvents'>['query'] | HandlerInput<'exportAuditEvents'>['query'];

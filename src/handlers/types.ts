@@ -50,7 +50,7 @@ type ReplyBody<Response> = Response extends { content: infer Content }
     }[keyof Content]
   : never;
 
-/** A success response the spec documents for the operation. Errors are thrown as ApiError. */
+/** A success response the spec documents for the operation. Errors are thrown as AuditError (src/domain/errors.ts). */
 export type HandlerReply<Op extends OperationId> = {
   [Status in keyof Responses<Op>]: Status extends 200 | 201
     ? { status: Status; headers?: Record<string, string> } & ReplyBody<Responses<Op>[Status]>

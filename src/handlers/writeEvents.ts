@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { AuditEvent } from '../api';
+import type { AuditEvent } from '../domain/api';
 import type { Principal } from '../auth/principal';
-import { ApiError } from '../errors';
+import { AuditError } from '../domain/errors';
 import type { OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
-import { canonicalJson } from '../store/chain';
+import { canonicalJson } from '../domain/chain';
 import type { EventWriter } from '../store/eventWriter';
 
 /**
@@ -33,8 +33,7 @@ export async function writeEvents(
     case 'replayed':
       return { ids: outcome.eventIds, headers: { 'Idempotent-Replayed': 'true' } };
     case 'mismatch':
-      throw new ApiError(
-        422,
+      throw new AuditError(
         'idempotency_key_reused',
         `Idempotency-Key ${JSON.stringify(idempotencyKey)} was already used with a different request body`,
       );

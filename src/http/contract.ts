@@ -6,10 +6,10 @@ import { OpenAPIBackend, type Operation } from 'openapi-backend';
 import openApiSchemaValidator from 'openapi-schema-validator';
 import { parse as parseYaml } from 'yaml';
 import type { operations } from '../../generated/openapi';
-import type { ErrorDetail } from '../api';
-import { ApiError } from '../errors';
+import type { ErrorDetail } from '../domain/api';
+import { AuditError, MethodNotAllowedError } from '../domain/errors';
 import { projectPath } from '../projectPath';
-import { parseInstant } from './instant';
+import { parseInstant } from '../domain/instant';
 
 export const SPEC_PATH = projectPath('api', 'openapi.yaml');
 
@@ -109,10 +109,8 @@ export class Contract {
       route.paramNames.forEach((name, i) => (params[name] = decodePathSegment(name, found[i + 1])));
       return { route, params };
     }
-    if (allowed.length === 0) throw new ApiError(404, 'not_found', `no route for ${path}`);
-    throw new ApiError(405, 'method_not_allowed', `${method} is not allowed on ${path}`, undefined, {
-      Allow: [...new Set(allowed)].join(', '),
-    });
+    if (allowed.length === 0) throw new AuditError('not_found', `no route for ${path}`);
+    throw new MethodNotAllowedError(`${method} is not allowed on ${path}`, [...new Set(allowed)]);
   }
 
   /** Runs the operation's compiled validators; returns parameters coerced to their declared types. */
@@ -136,7 +134,7 @@ export class Contract {
     }
     if (problems.length > 0) {
       const message = problems.map((p) => (p.path ? `${p.path} ${p.message}` : p.message)).join('; ');
-      throw new ApiError(400, 'bad_request', message, problems);
+      throw new AuditError('bad_request', message, problems);
     }
     return {
       params: input.path as Record<string, unknown>,
@@ -242,7 +240,7 @@ function decodePathSegment(name: string, raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new ApiError(400, 'bad_request', `path parameter ${name} is not valid percent-encoding`);
+    throw new AuditError('bad_request', `path parameter ${name} is not valid percent-encoding`);
   }
 }
 

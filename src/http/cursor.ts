@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { ApiError } from '../errors';
-import type { EventFilter, Position } from '../store/auditStore';
+import { AuditError } from '../domain/errors';
+import type { EventFilter, Position } from '../domain/filter';
 
 interface CursorPayload {
   /** The position's occurred_at, epoch milliseconds. */
@@ -81,6 +81,6 @@ function compareTags([keyA, valueA]: string[], [keyB, valueB]: string[]): number
   return keyA < keyB ? -1 : keyA > keyB ? 1 : valueA < valueB ? -1 : valueA > valueB ? 1 : 0;
 }
 
-function badCursor(problem: string): ApiError {
-  return new ApiError(400, 'bad_request', `query.cursor ${problem}`, [{ path: 'query.cursor', message: problem }]);
+function badCursor(problem: string): AuditError {
+  return new AuditError('bad_request', `query.cursor ${problem}`, [{ path: 'query.cursor', message: problem }]);
 }

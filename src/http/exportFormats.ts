@@ -1,5 +1,5 @@
-import type { StoredAuditEvent } from '../api';
-import { canonicalJson } from '../store/chain';
+import type { StoredAuditEvent } from '../domain/api';
+import { canonicalJson } from '../domain/chain';
 
 // Events per chunk written: ~40 kB, small enough to die young in V8's new space (big strings
 // go straight to the old generation and pile up until a full collection), large enough that

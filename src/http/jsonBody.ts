@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import getRawBody from 'raw-body';
-import { ApiError } from '../errors';
+import { AuditError } from '../domain/errors';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -20,20 +20,20 @@ export async function readJsonBody(ctx: Koa.Context, limitBytes: number): Promis
     raw = await getRawBody(ctx.req, { limit: limitBytes, length });
   } catch (error) {
     if ((error as { type?: string }).type === 'entity.too.large') throw tooLarge(limitBytes);
-    throw new ApiError(400, 'bad_request', `request body could not be read: ${(error as Error).message}`);
+    throw new AuditError('bad_request', `request body could not be read: ${(error as Error).message}`);
   }
   let text: string;
   try {
     text = utf8.decode(raw);
   } catch {
-    throw new ApiError(400, 'bad_request', 'body is not valid UTF-8');
+    throw new AuditError('bad_request', 'body is not valid UTF-8');
   }
-  if (text.trim() === '') throw new ApiError(400, 'bad_request', 'body is empty; expected JSON');
+  if (text.trim() === '') throw new AuditError('bad_request', 'body is empty; expected JSON');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ApiError(400, 'bad_request', `body is not valid JSON: ${(error as Error).message}`);
+    throw new AuditError('bad_request', `body is not valid JSON: ${(error as Error).message}`);
   }
   // NUL and unpaired surrogates can only arrive as \u escapes; PostgreSQL cannot store the
   // first and UTF-8 cannot encode the second, so they would not be kept exactly as sent.
@@ -45,22 +45,21 @@ export async function readJsonBody(ctx: Koa.Context, limitBytes: number): Promis
 function assertJsonMediaType(ctx: Koa.Context): void {
   const mediaType = ctx.request.type;
   if (mediaType !== 'application/json') {
-    throw new ApiError(
-      415,
+    throw new AuditError(
       'unsupported_media_type',
       mediaType ? `content-type must be application/json, got "${mediaType}"` : 'content-type must be application/json',
     );
   }
   const charset = ctx.request.charset;
   if (charset && charset.toLowerCase() !== 'utf-8') {
-    throw new ApiError(415, 'unsupported_media_type', `charset must be utf-8, got "${charset}"`);
+    throw new AuditError('unsupported_media_type', `charset must be utf-8, got "${charset}"`);
   }
 }
 
 function assertStorableText(value: unknown, path: string): void {
   if (typeof value === 'string') {
-    if (value.includes('\u0000')) throw new ApiError(400, 'bad_request', `${path} must not contain NUL characters`);
-    if (!value.isWellFormed()) throw new ApiError(400, 'bad_request', `${path} is not well-formed Unicode`);
+    if (value.includes('\u0000')) throw new AuditError('bad_request', `${path} must not contain NUL characters`);
+    if (!value.isWellFormed()) throw new AuditError('bad_request', `${path} is not well-formed Unicode`);
   } else if (Array.isArray(value)) {
     value.forEach((item, i) => assertStorableText(item, `${path}[${i}]`));
   } else if (value && typeof value === 'object') {
@@ -71,6 +70,6 @@ function assertStorableText(value: unknown, path: string): void {
   }
 }
 
-function tooLarge(limitBytes: number): ApiError {
-  return new ApiError(413, 'payload_too_large', `request body exceeds the limit of ${limitBytes} bytes`);
+function tooLarge(limitBytes: number): AuditError {
+  return new AuditError('payload_too_large', `request body exceeds the limit of ${limitBytes} bytes`);
 }

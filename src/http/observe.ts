@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal';
-import type { ApiError } from '../errors';
+import type { AuditError } from '../domain/errors';
 import type { Metrics } from '../metrics';
 import type { Route } from './contract';
 
@@ -11,7 +11,7 @@ export interface Observed {
   principal?: Principal;
   /** The tenant the request names, where it names one (query or body `imsOrgId`). */
   org?: string;
-  error?: ApiError;
+  error?: AuditError;
 }
 
 /**

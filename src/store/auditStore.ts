@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { ChainVerification, StoredAuditEvent } from '../api';
-import { formatInstant } from '../http/instant';
-import { chainHash, GENESIS_HASH } from './chain';
+import type { ChainVerification, StoredAuditEvent } from '../domain/api';
+import type { EventFilter, Position } from '../domain/filter';
+import { formatInstant } from '../domain/instant';
+import { chainHash, GENESIS_HASH } from '../domain/chain';
 import { type ChainHead, ChainHeadCache, commitOnPostgres, type EventRow } from './commitSql';
 import { isPostgres, sqliteFile } from './db';
 import { SqliteWriter } from './sqliteWriter';
@@ -21,28 +22,6 @@ export interface PoolStats {
 
 // Events read per query while verifying: bounds memory on chains of any length.
 const VERIFY_PAGE = 5000;
-
-/** What a read selects: one tenant's events, narrowed by every filter that is set (all must match). */
-export interface EventFilter {
-  imsOrgId: string;
-  action?: string;
-  source?: string;
-  serviceId?: string;
-  resourceId?: string;
-  userIdentifier?: string;
-  /** Epoch milliseconds, inclusive. */
-  from?: number;
-  /** Epoch milliseconds, exclusive. */
-  to?: number;
-  /** [key, value] pairs that must each be among the event's tags. */
-  tags?: [string, string][];
-}
-
-/** A place in a tenant's events in (occurred_at, id) order: where a page ended. */
-export interface Position {
-  occurredAt: number;
-  id: string;
-}
 
 export interface Page {
   /** Newest first. */

@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Knex } from 'knex';
 import type pg from 'pg';
-import { GENESIS_HASH } from './chain';
+import { GENESIS_HASH } from '../domain/chain';
 import { isUnavailable } from './errors';
 
 /** A row of audit_events, as both databases store it. */

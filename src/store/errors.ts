@@ -1,7 +1,10 @@
+import { UnavailableError } from '../domain/errors';
+
 /** The database cannot be reached or cannot take writes now; the request may succeed if retried. */
-export class StoreUnavailableError extends Error {
-  constructor(readonly cause: unknown) {
-    super(`database unavailable: ${(cause as Error)?.message ?? cause}`);
+export class StoreUnavailableError extends UnavailableError {
+  constructor(cause: unknown) {
+    // The cause (a driver's message) is for the log, never for the client.
+    super('the database is unavailable; retry later', { cause });
   }
 }
 

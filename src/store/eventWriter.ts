@@ -1,5 +1,6 @@
 import type { AuditStore } from './auditStore';
 import type { WriteOutcome, WriteRequest } from './groupCommit';
+import { UnavailableError } from '../domain/errors';
 import { StoreUnavailableError } from './errors';
 
 export interface EventWriterOptions {
@@ -10,7 +11,7 @@ export interface EventWriterOptions {
 }
 
 /** The write queue is full: the client should retry shortly. */
-export class WriteQueueFullError extends Error {
+export class WriteQueueFullError extends UnavailableError {
   constructor(readonly limit: number) {
     super(`the write queue is full (${limit} events); retry shortly`);
   }

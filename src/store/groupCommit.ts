@@ -1,8 +1,8 @@
-import type { AuditEvent, StoredAuditEvent } from '../api';
-import { formatInstant, parseInstant } from '../http/instant';
-import { chainHash } from './chain';
+import type { AuditEvent, StoredAuditEvent } from '../domain/api';
+import { formatInstant, parseInstant } from '../domain/instant';
+import { chainHash } from '../domain/chain';
 import type { ChainHead, CommitSql, EventRow, KeyRow } from './commitSql';
-import { uuidv7 } from './ids';
+import { uuidv7 } from '../domain/ids';
 
 /** Identifies a retried request: the client's key and the hash of what it sent. */
 export interface IdempotencyClaim {

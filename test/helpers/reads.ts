@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { AuditEvent, StoredAuditEvent } from '../../src/api';
+import type { AuditEvent, StoredAuditEvent } from '../../src/domain/api';
 import type { AuditStore } from '../../src/store/auditStore';
 
 export type { StoredAuditEvent };

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { StoredAuditEvent } from '../api';
+import type { StoredAuditEvent } from './api';
 
 
 /** The previous hash of a tenant's first event. */
