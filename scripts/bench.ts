@@ -93,7 +93,13 @@ async function freshPostgres(): Promise<string> {
 }
 
 const targets: Target[] = [
-  { name: 'koa-echo', path: '/audits', body: JSON.stringify(event), eventsPerRequest: 1, start: () => spawnServer('dist/koaEcho.js') },
+  {
+    name: 'koa-echo',
+    path: '/audits',
+    body: JSON.stringify(event),
+    eventsPerRequest: 1,
+    start: () => spawnServer('dist/koaEcho.js'),
+  },
   serviceTarget('service-sqlite', freshSqlite),
   ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshPostgres)] : []),
   serviceTarget('batch100-sqlite', freshSqlite, true),
@@ -115,7 +121,14 @@ async function measure(target: Target, round: number, headers: Record<string, st
   const server = await target.start();
   try {
     // A short warm-up so JIT compilation and first connections do not count.
-    await autocannon({ url: server.url + target.path, method: 'POST', headers, body: target.body, connections: CONNECTIONS, duration: 1 });
+    await autocannon({
+      url: server.url + target.path,
+      method: 'POST',
+      headers,
+      body: target.body,
+      connections: CONNECTIONS,
+      duration: 1,
+    });
     const cpuBefore = cpuMs(server.pid);
     const result = await autocannon({
       url: server.url + target.path,
@@ -148,7 +161,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 try {
   // Both servers run built, as `npm start` runs the service.
   await buildService({ koaEcho: 'scripts/bench/koaEcho.ts' });
-  const token = await mintToken({ clientId: 'bench', orgs: [ORG], scope: 'audit.write', expiresIn: 3600, secret: SECRET });
+  const token = await mintToken({
+    clientId: 'bench',
+    orgs: [ORG],
+    scope: 'audit.write',
+    expiresIn: 3600,
+    secret: SECRET,
+  });
   const headers = { 'content-type': 'application/json', 'x-api-key': 'bench', authorization: `Bearer ${token}` };
   const samples: Sample[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -196,7 +215,14 @@ try {
   );
   mkdirSync('bench/results', { recursive: true });
   const file = path.join('bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, summary, samples }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      { date: new Date().toISOString(), seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, summary, samples },
+      null,
+      2,
+    ),
+  );
   console.log(`results written to ${file}`);
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});

@@ -45,7 +45,11 @@ interface Target {
 
 async function sqliteTarget(): Promise<Target> {
   const dir = await mkdtemp(path.join(tmpdir(), 'audit-bench-'));
-  return { kind: 'sqlite', url: `sqlite:${path.join(dir, 'audit.db')}`, dispose: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    kind: 'sqlite',
+    url: `sqlite:${path.join(dir, 'audit.db')}`,
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 async function postgresTarget(serverUrl: string): Promise<Target> {
@@ -109,7 +113,8 @@ async function timeRequests(label: string, url: string, headers: Record<string, 
     const res = await fetch(url, { headers });
     const page = (await res.json()) as { items?: unknown[] };
     const elapsed = performance.now() - started;
-    if (res.status !== 200 || !page.items?.length) throw new Error(`${label}: ${res.status} ${JSON.stringify(page).slice(0, 200)}`);
+    if (res.status !== 200 || !page.items?.length)
+      throw new Error(`${label}: ${res.status} ${JSON.stringify(page).slice(0, 200)}`);
     if (i >= 20) timings.push(elapsed); // the first 20 warm caches and connections
   }
   timings.sort((a, b) => a - b);
@@ -122,7 +127,11 @@ async function timeRequests(label: string, url: string, headers: Record<string, 
  * that has just served the list benchmarks would blur the export's own footprint), sampling
  * the server's RSS throughout and at each quarter of the way: flat quarters mean constant memory.
  */
-async function measureExport(databaseUrl: string, format: 'ndjson' | 'csv', headers: Record<string, string>): Promise<string> {
+async function measureExport(
+  databaseUrl: string,
+  format: 'ndjson' | 'csv',
+  headers: Record<string, string>,
+): Promise<string> {
   const server = await spawnService(databaseUrl, { env: { AUTH_JWT_SECRET: SECRET } });
   const { url } = server;
   try {
@@ -158,7 +167,9 @@ async function measureExport(databaseUrl: string, format: 'ndjson' | 'csv', head
 }
 
 async function bench(target: Target): Promise<void> {
-  console.log(`\n== ${target.kind}: ${EVENTS.toLocaleString('en')} events in ${BIG}, plus ${OTHERS.length} × ${OTHER_EVENTS.toLocaleString('en')} in other tenants`);
+  console.log(
+    `\n== ${target.kind}: ${EVENTS.toLocaleString('en')} events in ${BIG}, plus ${OTHERS.length} × ${OTHER_EVENTS.toLocaleString('en')} in other tenants`,
+  );
   const db = createKnex(parseDatabaseUrl(target.url), { timeoutMs: 10_000 });
   try {
     await new AuditStore(db).migrate();
@@ -171,7 +182,9 @@ async function bench(target: Target): Promise<void> {
     // PostgreSQL's autovacuum would gather planner statistics soon after a load like this; do it now.
     // SQLite is left as the service leaves it in production, without ANALYZE.
     if (target.kind === 'postgres') await db.raw('ANALYZE audit_events');
-    console.log(`  seeded ${row.toLocaleString('en')} rows in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+    console.log(
+      `  seeded ${row.toLocaleString('en')} rows in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
+    );
   } finally {
     await db.destroy();
   }
@@ -190,7 +203,9 @@ async function bench(target: Target): Promise<void> {
     // A cursor half-way down the tenant, reached by walking pages of 1,000.
     let cursor = '';
     for (let seen = 0; seen < EVENTS / 2; seen += 1000) {
-      const page = (await (await fetch(list({ limit: '1000', ...(cursor && { cursor }) }), { headers })).json()) as { nextCursor: string };
+      const page = (await (await fetch(list({ limit: '1000', ...(cursor && { cursor }) }), { headers })).json()) as {
+        nextCursor: string;
+      };
       cursor = page.nextCursor;
     }
     const midpoint = START + (EVENTS / 4) * SPACING_MS;
@@ -201,18 +216,24 @@ async function bench(target: Target): Promise<void> {
       ['filtered: userIdentifier (1 in 1,009)', { userIdentifier: 'user42@example.com' }],
       ['filtered: resourceId (1 in 10,007)', { resourceId: 'stream/4242' }],
       ['filtered: action and tag (1 in 16)', { action: 'action-2', tag: 'region:eu-1' }],
-      ['time range: one day in the middle', { from: new Date(midpoint).toISOString(), to: new Date(midpoint + 86_400_000).toISOString() }],
+      [
+        'time range: one day in the middle',
+        { from: new Date(midpoint).toISOString(), to: new Date(midpoint + 86_400_000).toISOString() },
+      ],
     ] as [string, Record<string, string>][]) {
       console.log(await timeRequests(label, list(query), headers));
     }
-    console.log(`  server peak RSS (VmHWM) after the page requests: ${(memoryKb(server.pid, 'VmHWM') / 1024).toFixed(0)} MB`);
+    console.log(
+      `  server peak RSS (VmHWM) after the page requests: ${(memoryKb(server.pid, 'VmHWM') / 1024).toFixed(0)} MB`,
+    );
   } finally {
     await server.kill('SIGTERM');
   }
   for (const format of ['ndjson', 'csv'] as const) console.log(await measureExport(target.url, format, headers));
 }
 
-const postgresUrl = process.env.TEST_POSTGRES_URL || (process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : '');
+const postgresUrl =
+  process.env.TEST_POSTGRES_URL || (process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : '');
 const targets: (() => Promise<Target>)[] = [sqliteTarget];
 if (postgresUrl) targets.push(() => postgresTarget(postgresUrl));
 else console.log('NOTICE: no TEST_POSTGRES_URL or DATABASE_URL: benchmarking SQLite only');

@@ -91,17 +91,21 @@ try {
   children.push(server);
   await waitUntilLive(url, server);
 
-  const dredd = spawn(process.execPath, [DREDD, SPEC, url, `--hookfiles=${HOOKS}`, '--language=nodejs', ...process.argv.slice(2)], {
-    cwd: ROOT,
-    stdio: 'inherit',
-    env: {
-      ...baseEnv,
-      // Read by the hooks: the credentials for each case they provoke.
-      CONTRACT_CLIENT_ID: CLIENT_ID,
-      CONTRACT_TOKEN: await mintToken('*', 'audit.write audit.read'),
-      CONTRACT_UNSCOPED_TOKEN: await mintToken('*', ''),
+  const dredd = spawn(
+    process.execPath,
+    [DREDD, SPEC, url, `--hookfiles=${HOOKS}`, '--language=nodejs', ...process.argv.slice(2)],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: {
+        ...baseEnv,
+        // Read by the hooks: the credentials for each case they provoke.
+        CONTRACT_CLIENT_ID: CLIENT_ID,
+        CONTRACT_TOKEN: await mintToken('*', 'audit.write audit.read'),
+        CONTRACT_UNSCOPED_TOKEN: await mintToken('*', ''),
+      },
     },
-  });
+  );
   children.push(dredd);
   exitCode = await exited(dredd);
 } catch (error) {

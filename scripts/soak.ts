@@ -49,7 +49,11 @@ const count = (histogram: Record<string, number>, status: number | string) =>
   (histogram[status] = (histogram[status] ?? 0) + 1);
 
 /** Runs `work` until stopped; a request without any answer counts as its network error code. */
-async function loop(running: () => boolean, histogram: Record<string, number>, work: () => Promise<void>): Promise<void> {
+async function loop(
+  running: () => boolean,
+  histogram: Record<string, number>,
+  work: () => Promise<void>,
+): Promise<void> {
   while (running()) {
     await work().catch(async (error) => {
       count(histogram, (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name);
@@ -69,7 +73,9 @@ try {
   await buildService();
   const service = await spawnService(database.url, { entry: BUILT.service });
   const headers = await authHeaders({ orgs, expiresIn: SECONDS + 600 });
-  console.log(`soak: ${SECONDS} s against ${database.kind} (pid ${service.pid}); ${WRITERS} writers, 1 verify reader, 1 bad-input client`);
+  console.log(
+    `soak: ${SECONDS} s against ${database.kind} (pid ${service.pid}); ${WRITERS} writers, 1 verify reader, 1 bad-input client`,
+  );
 
   const load = new Load({ url: service.url, headers, orgs, concurrency: WRITERS, keep: false });
   let running = true;
@@ -80,34 +86,49 @@ try {
   let n = 0;
   const verifyMs: number[] = [];
   const others = [
-    loop(() => running, reads, async () => {
-      const org = orgs[n++ % orgs.length];
-      const start = Date.now();
-      const res = await fetch(`${service.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers });
-      count(reads, res.status);
-      const body = (await res.json()) as { verified?: boolean };
-      verifyMs.push(Date.now() - start);
-      if (res.status === 200 && !body.verified) unverified += 1;
-      await new Promise((resolve) => setTimeout(resolve, READ_INTERVAL_MS));
-    }),
-    loop(() => running, bad, async () => {
-      const request = badRequests[n++ % badRequests.length];
-      const res = await fetch(service.url + request.path, {
-        method: 'POST',
-        headers: { ...headers, 'content-type': request.contentType ?? 'application/json' },
-        body: request.body,
-      });
-      await res.arrayBuffer();
-      count(bad, res.status);
-      if (res.status !== request.expect) misanswered += 1;
-    }),
+    loop(
+      () => running,
+      reads,
+      async () => {
+        const org = orgs[n++ % orgs.length];
+        const start = Date.now();
+        const res = await fetch(`${service.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers });
+        count(reads, res.status);
+        const body = (await res.json()) as { verified?: boolean };
+        verifyMs.push(Date.now() - start);
+        if (res.status === 200 && !body.verified) unverified += 1;
+        await new Promise((resolve) => setTimeout(resolve, READ_INTERVAL_MS));
+      },
+    ),
+    loop(
+      () => running,
+      bad,
+      async () => {
+        const request = badRequests[n++ % badRequests.length];
+        const res = await fetch(service.url + request.path, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': request.contentType ?? 'application/json' },
+          body: request.body,
+        });
+        await res.arrayBuffer();
+        count(bad, res.status);
+        if (res.status !== request.expect) misanswered += 1;
+      },
+    ),
   ];
 
   const samples: { t: number; rss: number; acked: number }[] = [];
   const every = (SECONDS * 1000) / SAMPLES;
   const start = Date.now();
   const unanswered = () =>
-    [load.histogram(), reads, bad].reduce((sum, h) => sum + Object.entries(h).filter(([s]) => !/^\d+$/.test(s)).reduce((n, [, c]) => n + c, 0), 0);
+    [load.histogram(), reads, bad].reduce(
+      (sum, h) =>
+        sum +
+        Object.entries(h)
+          .filter(([s]) => !/^\d+$/.test(s))
+          .reduce((n, [, c]) => n + c, 0),
+      0,
+    );
   const sample = () => {
     const s = { t: (Date.now() - start) / 1000, rss: rssMb(service.pid), acked: load.ackedEvents };
     samples.push(s);
@@ -128,7 +149,10 @@ try {
   const stored = await withKnex(database.url, async (db) => {
     const store = new AuditStore(db);
     const perOrg = await Promise.all(orgs.map((org) => store.verifyChain(org)));
-    return { count: perOrg.reduce((sum, result) => sum + result.count, 0), broken: perOrg.filter((result) => !result.verified) };
+    return {
+      count: perOrg.reduce((sum, result) => sum + result.count, 0),
+      broken: perOrg.filter((result) => !result.verified),
+    };
   });
 
   const writes = load.histogram();
@@ -136,10 +160,16 @@ try {
   const networkErrors = [writes, reads, bad].flatMap((h) => Object.keys(h).filter((s) => !/^\d+$/.test(s)));
   const steady = samples.slice(Math.floor(samples.length / 4));
   console.log(`\nwrites (status: requests):     ${JSON.stringify(writes)}`);
-  console.log(`reads, verify (status: reqs):  ${JSON.stringify(reads)}${unverified ? `  NOT VERIFIED: ${unverified}` : ''}` +
-    `  (first ${verifyMs[0]} ms, last ${verifyMs.at(-1)} ms)`);
-  console.log(`bad input (status: requests):  ${JSON.stringify(bad)}${misanswered ? `  UNEXPECTED STATUS: ${misanswered}` : ''}`);
-  console.log(`acknowledged events: ${load.ackedEvents}   stored events: ${stored.count}   ${load.ackedEvents === stored.count ? 'EQUAL' : 'MISMATCH'}`);
+  console.log(
+    `reads, verify (status: reqs):  ${JSON.stringify(reads)}${unverified ? `  NOT VERIFIED: ${unverified}` : ''}` +
+      `  (first ${verifyMs[0]} ms, last ${verifyMs.at(-1)} ms)`,
+  );
+  console.log(
+    `bad input (status: requests):  ${JSON.stringify(bad)}${misanswered ? `  UNEXPECTED STATUS: ${misanswered}` : ''}`,
+  );
+  console.log(
+    `acknowledged events: ${load.ackedEvents}   stored events: ${stored.count}   ${load.ackedEvents === stored.count ? 'EQUAL' : 'MISMATCH'}`,
+  );
   console.log(`chains: ${orgs.length - stored.broken.length} of ${orgs.length} tenants verify`);
   console.log(
     `RSS: start ${samples[0].rss.toFixed(0)} MB, after warm-up ${steady[0].rss.toFixed(0)} MB, ` +

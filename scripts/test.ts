@@ -34,7 +34,9 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 
+run('format', bin('prettier'), ['--check', '.']);
 run('type check', bin('tsc'), ['--noEmit', '-p', '.']);
+run('lint (typescript-eslint, layering)', bin('eslint'), ['.', '--max-warnings', '0']);
 run('unit and integration tests', bin('mocha'), []);
 run('contract test (Dredd)', 'npm', ['run', '-s', 'test:contract']);
 if (!process.env.TEST_POSTGRES_URL) {

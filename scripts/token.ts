@@ -14,7 +14,9 @@ const { values } = parseArgs({
   },
 });
 if (!values.client || !values.org?.length) {
-  console.error('usage: npm run token -- --client ID --org ORG [--org ORG2|*] [--scope "audit.write audit.read"] [--ttl SECONDS]');
+  console.error(
+    'usage: npm run token -- --client ID --org ORG [--org ORG2|*] [--scope "audit.write audit.read"] [--ttl SECONDS]',
+  );
   process.exit(2);
 }
 const { auth } = loadConfig();

@@ -23,7 +23,9 @@ try {
   const rate = Math.round(result.count / Math.max(seconds, 1e-3));
   console.log(JSON.stringify(result, null, 2));
   if (result.verified) {
-    console.log(`OK: ${result.count} events verified in ${seconds.toFixed(2)} s (${rate} events/s); head ${result.headSeq} ${result.headHash}`);
+    console.log(
+      `OK: ${result.count} events verified in ${seconds.toFixed(2)} s (${rate} events/s); head ${result.headSeq} ${result.headHash}`,
+    );
   } else {
     console.log(`BROKEN at seq ${result.brokenAt}: ${result.reason}`);
   }
@@ -39,5 +41,7 @@ function drawProgress(checked: number, total: number): void {
   const width = 30;
   const fraction = total > 0 ? Math.min(checked / total, 1) : 1;
   const filled = Math.round(fraction * width);
-  process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${checked}/${total}`);
+  process.stderr.write(
+    `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${checked}/${total}`,
+  );
 }

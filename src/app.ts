@@ -29,7 +29,8 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   const { contract, metrics } = services;
   const routeOf = (ctx: Koa.Context): Route | undefined => ctx.state.route;
   const { bodyLimitBytes, batchBodyLimitBytes } = services.config;
-  const bodyLimit = (route: Route) => (route.operationId === 'createAuditEvents' ? batchBodyLimitBytes : bodyLimitBytes);
+  const bodyLimit = (route: Route) =>
+    route.operationId === 'createAuditEvents' ? batchBodyLimitBytes : bodyLimitBytes;
   const app = new Koa();
   app.proxy = false;
   app.silent = true; // errors are logged by errorMiddleware, once, with the request id
@@ -37,7 +38,8 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   // is sent by then, so Koa destroys the connection (a cut-off export never looks complete).
   app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
     const requestId = ctx?.state.requestId;
-    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') logger.debug({ requestId }, 'client left before the response ended');
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE')
+      logger.debug({ requestId }, 'client left before the response ended');
     else logger.error({ err: error, requestId }, 'streamed response failed: %s', error.message);
   });
 

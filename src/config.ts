@@ -1,9 +1,7 @@
 import path from 'node:path';
 
 /** Where events are kept: the embedded SQLite file, or a PostgreSQL server. */
-export type DatabaseConfig =
-  | { client: 'sqlite'; filename: string }
-  | { client: 'postgres'; connectionString: string };
+export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'postgres'; connectionString: string };
 
 /** How bearer tokens are verified. `dev` signs and verifies with a generated local secret. */
 export type AuthConfig = {
@@ -64,7 +62,8 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     if (!filename) throw new ConfigError('DATABASE_URL: sqlite: needs a file path, e.g. sqlite:data/audit.db');
     // Events are committed over a second connection (a worker thread), which an in-memory
     // database would not share; nor would it keep what a 201 promises.
-    if (filename === ':memory:') throw new ConfigError('DATABASE_URL: sqlite: needs a file path; in-memory databases are not supported');
+    if (filename === ':memory:')
+      throw new ConfigError('DATABASE_URL: sqlite: needs a file path; in-memory databases are not supported');
     return { client: 'sqlite', filename };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {

@@ -4,7 +4,15 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 // (a request, an error with its request's headers) is censored rather than written out. They
 // are spelled out: wildcard paths made redaction the costliest part of every request log line.
 const SECRET_KEYS = ['authorization', 'Authorization', 'token'];
-const CARRIERS = ['', 'headers.', 'req.headers.', 'err.', 'err.headers.', 'err.request.headers.', 'err.config.headers.'];
+const CARRIERS = [
+  '',
+  'headers.',
+  'req.headers.',
+  'err.',
+  'err.headers.',
+  'err.request.headers.',
+  'err.config.headers.',
+];
 const REDACT_PATHS = CARRIERS.flatMap((carrier) => SECRET_KEYS.map((key) => carrier + key));
 
 /**

@@ -52,7 +52,9 @@ export async function createService(config: Config, logger: Logger = createLogge
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
     const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors });
     const purgeKeys = () =>
-      store.deleteExpiredIdempotencyKeys().catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
+      store
+        .deleteExpiredIdempotencyKeys()
+        .catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();
     const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
     let closing = false;

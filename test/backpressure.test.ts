@@ -7,7 +7,10 @@ import { authHeaders } from './helpers/tokens';
 
 let orgCounter = 0;
 const freshOrg = (label: string) => `${label}-${Date.now()}-${orgCounter++}@AdobeOrg`;
-const queueFull = (limit: number) => ({ reason: 'service_unavailable', message: `the write queue is full (${limit} events); retry shortly` });
+const queueFull = (limit: number) => ({
+  reason: 'service_unavailable',
+  message: `the write queue is full (${limit} events); retry shortly`,
+});
 
 /** The deepest the write queue got while `work` ran: measured at each admission, where it peaks. */
 async function deepestQueue(running: RunningService, work: () => Promise<void>): Promise<number> {
@@ -38,7 +41,13 @@ describeEachDatabase('Backpressure', (database) => {
   it('a flood past WRITE_QUEUE_MAX_EVENTS gets 503 ErrorResponse with Retry-After; the queue stays bounded; every 201 is stored', async function () {
     this.timeout(30_000);
     const orgs = [freshOrg('flood'), freshOrg('flood')];
-    const load = new Load({ url: running.url, headers: await authHeaders({ orgs: '*' }), orgs, concurrency: 64, maxBatch: 10 });
+    const load = new Load({
+      url: running.url,
+      headers: await authHeaders({ orgs: '*' }),
+      orgs,
+      concurrency: 64,
+      maxBatch: 10,
+    });
     const deepest = await deepestQueue(running, async () => {
       await load.waitFor(1500, 20_000);
       await load.stop();
@@ -69,7 +78,8 @@ describePostgres('Backpressure while the database stalls', (database) => {
     this.timeout(30_000);
     const org = freshOrg('stall');
     const headers = await authHeaders({ orgs: [org] });
-    const post = (i: number) => postJson(`${running.url}/audits`, sampleEvent({ imsOrgId: org, action: `stall-${i}` }), headers);
+    const post = (i: number) =>
+      postJson(`${running.url}/audits`, sampleEvent({ imsOrgId: org, action: `stall-${i}` }), headers);
     expect((await post(-1)).status).to.equal(201);
 
     await withKnex(database().url, async (db) => {
@@ -81,7 +91,9 @@ describePostgres('Backpressure while the database stalls', (database) => {
       let pending: Promise<unknown>[] = [];
       const deepest = await deepestQueue(running, async () => {
         pending = Array.from({ length: 200 }, (_, i) =>
-          post(i).then(async (res) => answered.push({ status: res.status, ms: Date.now() - started, id: (await res.json()) as string })),
+          post(i).then(async (res) =>
+            answered.push({ status: res.status, ms: Date.now() - started, id: (await res.json()) as string }),
+          ),
         );
         await new Promise((resolve) => setTimeout(resolve, 1500));
       });

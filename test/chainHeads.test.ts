@@ -18,7 +18,10 @@ describeEachDatabase('Chain heads shared by two instances', (database) => {
       const event = (action: string) => sampleEvent({ imsOrgId: org, action }) as AuditEvent;
       // a and b take turns, so each one's remembered head is stale at its next write.
       for (let round = 0; round < 3; round++) {
-        for (const [name, store] of [['a', a], ['b', b]] as const) {
+        for (const [name, store] of [
+          ['a', a],
+          ['b', b],
+        ] as const) {
           const [outcome] = await store.commit([{ events: [event(`${name}${round}.1`), event(`${name}${round}.2`)] }]);
           expect(outcome.kind).to.equal('stored');
         }
@@ -32,7 +35,9 @@ describeEachDatabase('Chain heads shared by two instances', (database) => {
       expect(verification).to.include({ verified: true, count: 13, headSeq: 13 });
       expect((await b.verifyChain(other)).verified).to.equal(true);
       const page = await b.list({ imsOrgId: org }, { limit: 20 });
-      expect(page.items.map((e) => e.seq).sort((x, y) => x - y)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+      expect(page.items.map((e) => e.seq).sort((x, y) => x - y)).to.deep.equal([
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+      ]);
     } finally {
       await Promise.all([a.close(), b.close()]);
     }

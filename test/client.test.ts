@@ -58,7 +58,10 @@ describeEachDatabase('createAuditClient', (database) => {
     const client = createAuditClient({ baseUrl: running.url, apiKey: CLIENT_ID, token: await mintToken() });
     const forbidden = await client.POST('/audits', { body: { ...event, imsOrgId: 'ORG-B@AdobeOrg' } });
     expect(forbidden.response.status).to.equal(403);
-    expect(forbidden.error).to.deep.equal({ reason: 'forbidden', message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"' });
+    expect(forbidden.error).to.deep.equal({
+      reason: 'forbidden',
+      message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"',
+    });
   });
 
   it('reads the unauthenticated operations too', async () => {

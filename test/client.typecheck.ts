@@ -16,10 +16,21 @@ const event: AuditEvent = {
 
 /** The README's example, which must keep compiling. */
 export async function readmeExample(): Promise<string | undefined> {
-  const audit = createAuditClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: 'my-app', token: process.env.AUDIT_TOKEN! });
+  const audit = createAuditClient({
+    baseUrl: 'http://127.0.0.1:8080',
+    apiKey: 'my-app',
+    token: process.env.AUDIT_TOKEN!,
+  });
   const { data: id, error } = await audit.POST('/audits', {
-    body: { source: 'billing', service: { serviceId: 'SKMS-1234' }, resource: { resourceId: 'invoice/7' }, action: 'update',
-            imsOrgId: 'ACME@AdobeOrg', timestamp: new Date().toISOString(), userIdentifier: 'jane.doe@example.com' },
+    body: {
+      source: 'billing',
+      service: { serviceId: 'SKMS-1234' },
+      resource: { resourceId: 'invoice/7' },
+      action: 'update',
+      imsOrgId: 'ACME@AdobeOrg',
+      timestamp: new Date().toISOString(),
+      userIdentifier: 'jane.doe@example.com',
+    },
   });
   const refusal: string | { reason: string; message: string } | undefined = error;
   void refusal;

@@ -21,7 +21,10 @@ describe('loadConfig', () => {
       issuer: 'iss',
       audience: undefined,
     });
-    expect(loadConfig({ AUTH_JWKS_FILE: 'keys.json' }).auth).to.deep.include({ mode: 'jwks-file', jwksFile: 'keys.json' });
+    expect(loadConfig({ AUTH_JWKS_FILE: 'keys.json' }).auth).to.deep.include({
+      mode: 'jwks-file',
+      jwksFile: 'keys.json',
+    });
     expect(loadConfig({ AUTH_JWKS_URL: 'https://idp.example/jwks' }).auth).to.deep.include({ mode: 'jwks-url' });
   });
 
@@ -30,9 +33,15 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, /^PORT must be/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL must start with sqlite: or postgres:\/\//],
     [{ DATABASE_URL: 'sqlite:' }, /^DATABASE_URL: sqlite: needs a file path/],
-    [{ DATABASE_URL: 'sqlite::memory:' }, /^DATABASE_URL: sqlite: needs a file path; in-memory databases are not supported$/],
+    [
+      { DATABASE_URL: 'sqlite::memory:' },
+      /^DATABASE_URL: sqlite: needs a file path; in-memory databases are not supported$/,
+    ],
     [{ AUTH_JWT_SECRET: 'short' }, /^AUTH_JWT_SECRET must be at least 32 bytes$/],
-    [{ AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_FILE: 'k.json' }, /^set only one of AUTH_JWT_SECRET, AUTH_JWKS_FILE$/],
+    [
+      { AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_FILE: 'k.json' },
+      /^set only one of AUTH_JWT_SECRET, AUTH_JWKS_FILE$/,
+    ],
     [{ AUTH_JWKS_URL: 'not a url' }, /^AUTH_JWKS_URL is not a URL/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
     [{ BODY_LIMIT_BYTES: '0' }, /^BODY_LIMIT_BYTES must be an integer/],

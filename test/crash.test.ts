@@ -24,7 +24,10 @@ describeEachDatabase('Crash safety (SIGKILL under load)', (database) => {
     expect(exit.signal).to.equal('SIGKILL');
     const histogram = load.histogram();
     // Killed mid-load: requests were in flight and got no answer at all.
-    expect(Object.keys(histogram).filter((status) => !/^\d+$/.test(status)), JSON.stringify(histogram)).to.not.be.empty;
+    expect(
+      Object.keys(histogram).filter((status) => !/^\d+$/.test(status)),
+      JSON.stringify(histogram),
+    ).to.not.be.empty;
     expect(Object.keys(histogram).filter((status) => /^\d+$/.test(status))).to.deep.equal(['201']);
 
     const second = await spawnService(database().url);
@@ -36,7 +39,11 @@ describeEachDatabase('Crash safety (SIGKILL under load)', (database) => {
     // Commits whose answer the crash cut off may be stored: they are the only extras.
     expect(check.stored).to.equal(load.acked.size + check.unacknowledged.length);
 
-    const res = await postJson(`${second.url}/audits`, sampleEvent({ imsOrgId: orgs[0], action: 'after-restart' }), headers);
+    const res = await postJson(
+      `${second.url}/audits`,
+      sampleEvent({ imsOrgId: orgs[0], action: 'after-restart' }),
+      headers,
+    );
     expect(res.status).to.equal(201);
     const verify = await fetch(`${second.url}/audits/verify?imsOrgId=${encodeURIComponent(orgs[0])}`, { headers });
     expect(await verify.json()).to.include({ verified: true });

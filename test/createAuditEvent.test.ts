@@ -21,7 +21,7 @@ describeEachDatabase('POST /audits', (database) => {
 
   describe('a valid event', () => {
     it('is stored and answered with 201, its id as a JSON string and a Location header', async () => {
-      const event = sampleEvent({ tags: { region: 'eu-west-1', 'empty value': '', 'ünï': '✓ "quoted", comma' } });
+      const event = sampleEvent({ tags: { region: 'eu-west-1', 'empty value': '', ünï: '✓ "quoted", comma' } });
       const res = await post(event);
       expect(res.status).to.equal(201);
       expect(res.headers.get('content-type')).to.equal('application/json');
@@ -83,29 +83,85 @@ describeEachDatabase('POST /audits', (database) => {
     const required = ['action', 'imsOrgId', 'resource', 'service', 'source', 'timestamp', 'userIdentifier'];
     const stringFields = ['action', 'imsOrgId', 'source', 'timestamp', 'userIdentifier'];
     const cases: [string, unknown, RegExp][] = [
-      ...required.map((f): [string, unknown, RegExp] => [`missing ${f}`, without(f), new RegExp(`body\\.${f} is required`)]),
-      ...stringFields.map((f): [string, unknown, RegExp] => [`empty ${f}`, sampleEvent({ [f]: '' }), new RegExp(`body\\.${f} (must not be empty|must be an RFC 3339)`)]),
-      ...required.map((f): [string, unknown, RegExp] => [`null ${f}`, sampleEvent({ [f]: null }), new RegExp(`body\\.${f} must be (string|object)`)]),
-      ...required.map((f): [string, unknown, RegExp] => [`number ${f}`, sampleEvent({ [f]: 42 }), new RegExp(`body\\.${f} must be (string|object)`)]),
-      ['too long action', sampleEvent({ action: 'x'.repeat(257) }), /body\.action must NOT have more than 256 characters/],
+      ...required.map((f): [string, unknown, RegExp] => [
+        `missing ${f}`,
+        without(f),
+        new RegExp(`body\\.${f} is required`),
+      ]),
+      ...stringFields.map((f): [string, unknown, RegExp] => [
+        `empty ${f}`,
+        sampleEvent({ [f]: '' }),
+        new RegExp(`body\\.${f} (must not be empty|must be an RFC 3339)`),
+      ]),
+      ...required.map((f): [string, unknown, RegExp] => [
+        `null ${f}`,
+        sampleEvent({ [f]: null }),
+        new RegExp(`body\\.${f} must be (string|object)`),
+      ]),
+      ...required.map((f): [string, unknown, RegExp] => [
+        `number ${f}`,
+        sampleEvent({ [f]: 42 }),
+        new RegExp(`body\\.${f} must be (string|object)`),
+      ]),
+      [
+        'too long action',
+        sampleEvent({ action: 'x'.repeat(257) }),
+        /body\.action must NOT have more than 256 characters/,
+      ],
       ['resource without resourceId', sampleEvent({ resource: {} }), /body\.resource\.resourceId is required/],
       ['service without serviceId', sampleEvent({ service: {} }), /body\.service\.serviceId is required/],
       ['resource as a string', sampleEvent({ resource: 'stream/42' }), /body\.resource must be object/],
-      ['empty resourceId', sampleEvent({ resource: { resourceId: '' } }), /body\.resource\.resourceId must not be empty/],
-      ['unknown nested field', sampleEvent({ service: { serviceId: 's', name: 'x' } }), /body\.service\.name is not a known field/],
+      [
+        'empty resourceId',
+        sampleEvent({ resource: { resourceId: '' } }),
+        /body\.resource\.resourceId must not be empty/,
+      ],
+      [
+        'unknown nested field',
+        sampleEvent({ service: { serviceId: 's', name: 'x' } }),
+        /body\.service\.name is not a known field/,
+      ],
       ['tags with a number value', sampleEvent({ tags: { a: 1 } }), /body\.tags\.a must be string/],
       ['tags with a null value', sampleEvent({ tags: { a: null } }), /body\.tags\.a must be string/],
       ['tags as an array', sampleEvent({ tags: ['a', 'b'] }), /body\.tags must be object/],
       ['tags with an empty key', sampleEvent({ tags: { '': 'x' } }), /body\.tags key "" must not be empty/],
-      ['too many tags', sampleEvent({ tags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }), /body\.tags must NOT have more than 64 properties/],
-      ['a tag value too long', sampleEvent({ tags: { a: 'x'.repeat(1025) } }), /body\.tags\.a must NOT have more than 1024 characters/],
+      [
+        'too many tags',
+        sampleEvent({ tags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }),
+        /body\.tags must NOT have more than 64 properties/,
+      ],
+      [
+        'a tag value too long',
+        sampleEvent({ tags: { a: 'x'.repeat(1025) } }),
+        /body\.tags\.a must NOT have more than 1024 characters/,
+      ],
       ['an unknown field', sampleEvent({ severity: 'high' }), /body\.severity is not a known field/],
-      ['an impossible date', sampleEvent({ timestamp: '2017-02-30T00:00:00Z' }), /body\.timestamp must be an RFC 3339 date-time/],
-      ['a date without a time', sampleEvent({ timestamp: '2017-10-31' }), /body\.timestamp must be an RFC 3339 date-time/],
-      ['a time without a zone', sampleEvent({ timestamp: '2017-10-31T00:02:04' }), /body\.timestamp must be an RFC 3339 date-time/],
+      [
+        'an impossible date',
+        sampleEvent({ timestamp: '2017-02-30T00:00:00Z' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
+      [
+        'a date without a time',
+        sampleEvent({ timestamp: '2017-10-31' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
+      [
+        'a time without a zone',
+        sampleEvent({ timestamp: '2017-10-31T00:02:04' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
       ['hour 24', sampleEvent({ timestamp: '2017-10-31T24:00:00Z' }), /body\.timestamp must be an RFC 3339 date-time/],
-      ['a leap second', sampleEvent({ timestamp: '2016-12-31T23:59:60Z' }), /body\.timestamp must be an RFC 3339 date-time/],
-      ['a free-text date', sampleEvent({ timestamp: 'Tue Oct 31 2017' }), /body\.timestamp must be an RFC 3339 date-time/],
+      [
+        'a leap second',
+        sampleEvent({ timestamp: '2016-12-31T23:59:60Z' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
+      [
+        'a free-text date',
+        sampleEvent({ timestamp: 'Tue Oct 31 2017' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
       ['malformed JSON', '{"action": "update",', /body is not valid JSON/],
       ['an empty body', '', /body is empty/],
       ['an array', [sampleEvent()], /body must be object/],
@@ -129,7 +185,10 @@ describeEachDatabase('POST /audits', (database) => {
     it('reports every problem at once, not only the first', async () => {
       const res = await post({ ...sampleEvent({ action: '', timestamp: 'yesterday' }), extra: 1 });
       const message = (await res.json()) as string;
-      expect(message).to.match(/body\.action/).and.match(/body\.timestamp/).and.match(/body\.extra/);
+      expect(message)
+        .to.match(/body\.action/)
+        .and.match(/body\.timestamp/)
+        .and.match(/body\.extra/);
     });
   });
 
@@ -145,7 +204,11 @@ describeEachDatabase('POST /audits', (database) => {
     });
 
     it('415 without a content type', async () => {
-      const res = await fetch(`${running.url}/audits`, { method: 'POST', headers, body: new Blob([JSON.stringify(sampleEvent())]) });
+      const res = await fetch(`${running.url}/audits`, {
+        method: 'POST',
+        headers,
+        body: new Blob([JSON.stringify(sampleEvent())]),
+      });
       expect(res.status).to.equal(415);
     });
 
@@ -154,7 +217,10 @@ describeEachDatabase('POST /audits', (database) => {
       const big = sampleEvent({ tags: { a: 'x'.repeat(1000) }, userIdentifier: 'u'.repeat(70_000) });
       const res = await post(big);
       expect(res.status).to.equal(413);
-      expect(await res.json()).to.deep.equal({ reason: 'payload_too_large', message: 'request body exceeds the limit of 65536 bytes' });
+      expect(await res.json()).to.deep.equal({
+        reason: 'payload_too_large',
+        message: 'request body exceeds the limit of 65536 bytes',
+      });
       expect(await countEvents(database().url)).to.equal(before);
     });
 
@@ -179,11 +245,17 @@ describeEachDatabase('POST /audits', (database) => {
   });
 
   describe('credentials', () => {
-    const expect401 = async (requestHeaders: Record<string, string>, message: RegExp, body: unknown = sampleEvent()) => {
+    const expect401 = async (
+      requestHeaders: Record<string, string>,
+      message: RegExp,
+      body: unknown = sampleEvent(),
+    ) => {
       const before = await countEvents(database().url);
       const res = await postJson(`${running.url}/audits`, body, requestHeaders);
       expect(res.status).to.equal(401);
-      expect(await res.json()).to.be.a('string').and.match(message);
+      expect(await res.json())
+        .to.be.a('string')
+        .and.match(message);
       expect(await countEvents(database().url)).to.equal(before);
     };
 
@@ -196,11 +268,17 @@ describeEachDatabase('POST /audits', (database) => {
       expect401({ 'x-api-key': 'test-client', authorization: 'Bearer not-a-jwt' }, /token is malformed/));
     it('401 for an expired token', async () => expect401(await authHeaders({ expiresIn: -120 }), /token has expired/));
     it('401 for a token signed with another secret', async () =>
-      expect401(await authHeaders({ secret: 'another-secret-that-is-also-32-bytes-long' }), /signature does not verify/));
+      expect401(
+        await authHeaders({ secret: 'another-secret-that-is-also-32-bytes-long' }),
+        /signature does not verify/,
+      ));
     it('401 for an unsigned (alg: none) token', async () => {
       const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
       const token = `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ client_id: 'test-client', orgs: [ORG], scope: 'audit.write', exp: Math.floor(Date.now() / 1000) + 60 })}.`;
-      await expect401({ 'x-api-key': 'test-client', authorization: `Bearer ${token}` }, /token (algorithm|is malformed)/);
+      await expect401(
+        { 'x-api-key': 'test-client', authorization: `Bearer ${token}` },
+        /token (algorithm|is malformed)/,
+      );
     });
     it('401 for a token without exp', async () => {
       const { SignJWT } = await import('jose');
@@ -218,7 +296,10 @@ describeEachDatabase('POST /audits', (database) => {
       const before = await countEvents(database().url);
       const res = await post(sampleEvent({ imsOrgId: 'ORG-B@AdobeOrg' }));
       expect(res.status).to.equal(403);
-      expect(await res.json()).to.deep.equal({ reason: 'forbidden', message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"' });
+      expect(await res.json()).to.deep.equal({
+        reason: 'forbidden',
+        message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"',
+      });
       expect(await countEvents(database().url)).to.equal(before);
     });
 
@@ -267,7 +348,9 @@ describeEachDatabase('POST /audits', (database) => {
     it('echoes a valid x-request-id and makes one up otherwise', async () => {
       const echoed = await fetch(`${running.url}/health/live`, { headers: { 'x-request-id': 'abc-123' } });
       expect(echoed.headers.get('x-request-id')).to.equal('abc-123');
-      const generated = await fetch(`${running.url}/health/live`, { headers: { 'x-request-id': 'bad id\twith spaces' } });
+      const generated = await fetch(`${running.url}/health/live`, {
+        headers: { 'x-request-id': 'bad id\twith spaces' },
+      });
       expect(generated.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
     });
   });

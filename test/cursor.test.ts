@@ -7,7 +7,15 @@ import type { EventFilter } from '../src/domain/filter';
 describe('CursorCodec', () => {
   const codec = new CursorCodec(randomBytes(32));
   const position = { occurredAt: 1_509_408_124_232, id: '01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a' };
-  const filter: EventFilter = { imsOrgId: 'ORG-A', action: 'update', from: 0, tags: [['b', '2'], ['a', '1']] };
+  const filter: EventFilter = {
+    imsOrgId: 'ORG-A',
+    action: 'update',
+    from: 0,
+    tags: [
+      ['b', '2'],
+      ['a', '1'],
+    ],
+  };
   const rejects = (cursor: string, query: EventFilter, message: RegExp) => {
     try {
       codec.decode(cursor, query);
@@ -22,7 +30,15 @@ describe('CursorCodec', () => {
   it('gives back the position it encoded, for the same query in any tag order', () => {
     const cursor = codec.encode(position, filter);
     expect(codec.decode(cursor, filter)).to.deep.equal(position);
-    expect(codec.decode(cursor, { ...filter, tags: [['a', '1'], ['b', '2']] })).to.deep.equal(position);
+    expect(
+      codec.decode(cursor, {
+        ...filter,
+        tags: [
+          ['a', '1'],
+          ['b', '2'],
+        ],
+      }),
+    ).to.deep.equal(position);
   });
 
   it('refuses a cursor signed with another key', () => {
@@ -42,7 +58,13 @@ describe('CursorCodec', () => {
       { ...filter, from: 1 },
       { ...filter, to: 1 },
       { ...filter, tags: [['a', '1']] },
-      { ...filter, tags: [['a', '1'], ['b', '3']] },
+      {
+        ...filter,
+        tags: [
+          ['a', '1'],
+          ['b', '3'],
+        ],
+      },
     ];
     for (const other of others) rejects(cursor, other, /belongs to a different query/);
   });

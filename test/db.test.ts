@@ -71,7 +71,9 @@ describePostgres('Database timeouts', (database) => {
         await mine('heads_like').where({ id: 'x' }).forUpdate();
       });
       expect(Date.now() - start).to.be.within(2 * TIMEOUT_MS - 100, 2 * TIMEOUT_MS + 1500);
-      const ended = await trx('heads_like').select().catch((error: Error) => error);
+      const ended = await trx('heads_like')
+        .select()
+        .catch((error: Error) => error);
       expect(String(ended)).to.match(/not queryable|Connection terminated/);
     } finally {
       // knex waits for an unfinished transaction's connection before it can be destroyed.

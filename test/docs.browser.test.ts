@@ -53,7 +53,9 @@ describe('GET /docs in headless Chromium', function () {
 
   it('renders every operation of the spec, loading nothing from another host', async () => {
     await page.goto(`${running.url}/docs`, { waitUntil: 'networkidle' });
-    const spec = parseYaml(await readFile(SPEC_PATH, 'utf8')) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const spec = parseYaml(await readFile(SPEC_PATH, 'utf8')) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
     const operationIds = Object.values(spec.paths).flatMap((operations) =>
       Object.values(operations).map((operation) => operation.operationId),
     );
@@ -79,7 +81,10 @@ describe('GET /docs in headless Chromium', function () {
     await page.locator('.auth-wrapper button.authorize').click();
     // The dialog has one form per security scheme, each with its own Authorize button.
     const dialog = page.locator('.modal-ux');
-    for (const [scheme, value] of [['IMSClientId', CLIENT_ID], ['ImsBearerToken', token]]) {
+    for (const [scheme, value] of [
+      ['IMSClientId', CLIENT_ID],
+      ['ImsBearerToken', token],
+    ]) {
       const form = dialog.locator('.auth-container', { hasText: scheme });
       await form.locator('input').fill(value);
       await form.locator('button.authorize').click();
@@ -95,7 +100,9 @@ describe('GET /docs in headless Chromium', function () {
     expect(await status.innerText()).to.equal('201');
     expect(await operation.locator('.request-url pre').innerText()).to.equal(`${running.url}/audits`);
 
-    const id = JSON.parse(await operation.locator('.live-responses-table .response-col_description pre').first().innerText());
+    const id = JSON.parse(
+      await operation.locator('.live-responses-table .response-col_description pre').first().innerText(),
+    );
     expect(await running.service.store.get(id)).to.deep.include({ id, imsOrgId: 'ACME@AdobeOrg' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'docs-try-it-out.png'), fullPage: true });
     expect(pageErrors).to.deep.equal([]);

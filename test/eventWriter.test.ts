@@ -60,7 +60,11 @@ describe('EventWriter (group commit)', () => {
       writer.write({ events: [event('e')] }),
       writer.write({ events: [event('f'), event('g'), event('h'), event('i')] }),
     ]);
-    expect(fake.groups).to.deep.equal([['a', 'b'], ['c', 'd', 'e'], ['f', 'g', 'h', 'i']]);
+    expect(fake.groups).to.deep.equal([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+      ['f', 'g', 'h', 'i'],
+    ]);
   });
 
   it('fails only the request the database refuses, not the others in its group', async () => {
@@ -68,7 +72,9 @@ describe('EventWriter (group commit)', () => {
       requests.some((r) => r.events.some((e) => e.action === 'poison')) ? new Error('unique violation') : undefined,
     );
     const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
-    const results = await Promise.allSettled(['a', 'poison', 'b'].map((action) => writer.write({ events: [event(action)] })));
+    const results = await Promise.allSettled(
+      ['a', 'poison', 'b'].map((action) => writer.write({ events: [event(action)] })),
+    );
     expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason.message).to.equal('unique violation');
   });
@@ -76,7 +82,9 @@ describe('EventWriter (group commit)', () => {
   it('fails the whole group at once when the database is unavailable, without retrying each', async () => {
     const fake = fakeStore(() => new StoreUnavailableError(new Error('ECONNREFUSED')));
     const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
-    const results = await Promise.allSettled(['a', 'b', 'c'].map((action) => writer.write({ events: [event(action)] })));
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c'].map((action) => writer.write({ events: [event(action)] })),
+    );
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof StoreUnavailableError)).to.equal(true);
     expect(fake.groups).to.have.length(1);
   });

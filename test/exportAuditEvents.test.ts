@@ -3,12 +3,34 @@ import type { AuditStore } from '../src/store/auditStore';
 import type { EventFilter } from '../src/domain/filter';
 import { parseCsv } from './helpers/csv';
 import { describeEachDatabase } from './helpers/databases';
-import { appendEvents, FILTER_CASES, fixtureEvents, iso, newestFirst, withQuery, type Query, type StoredAuditEvent } from './helpers/reads';
+import {
+  appendEvents,
+  FILTER_CASES,
+  fixtureEvents,
+  iso,
+  newestFirst,
+  withQuery,
+  type Query,
+  type StoredAuditEvent,
+} from './helpers/reads';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { authHeaders, ORG } from './helpers/tokens';
 
 const OTHER_ORG = 'ORG-B@AdobeOrg';
-const CSV_HEADER = ['id', 'imsOrgId', 'seq', 'timestamp', 'receivedAt', 'action', 'source', 'serviceId', 'resourceId', 'userIdentifier', 'tags', 'hash'];
+const CSV_HEADER = [
+  'id',
+  'imsOrgId',
+  'seq',
+  'timestamp',
+  'receivedAt',
+  'action',
+  'source',
+  'serviceId',
+  'resourceId',
+  'userIdentifier',
+  'tags',
+  'hash',
+];
 const oldestFirst = (a: StoredAuditEvent, b: StoredAuditEvent) => newestFirst(b, a);
 const ids = (items: StoredAuditEvent[]) => items.map((event) => event.id);
 
@@ -49,7 +71,10 @@ describeEachDatabase('GET /audits/export', (database) => {
     expect(res.status, JSON.stringify(query)).to.equal(200);
     const text = await res.text();
     if (text !== '') expect(text.endsWith('\n'), 'every line ends in \\n').to.equal(true);
-    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as StoredAuditEvent);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as StoredAuditEvent);
   };
 
   describe('NDJSON (the default)', () => {
@@ -66,7 +91,9 @@ describeEachDatabase('GET /audits/export', (database) => {
     });
 
     it('is the list, reversed', async () => {
-      const page = (await (await fetch(withQuery(`${running.url}/audits`, { imsOrgId: ORG, limit: '1000' }), { headers })).json()) as {
+      const page = (await (
+        await fetch(withQuery(`${running.url}/audits`, { imsOrgId: ORG, limit: '1000' }), { headers })
+      ).json()) as {
         items: StoredAuditEvent[];
       };
       expect(await ndjsonOf({ imsOrgId: ORG, format: 'ndjson' })).to.deep.equal(page.items.reverse());
@@ -81,7 +108,10 @@ describeEachDatabase('GET /audits/export', (database) => {
     it('crosses batch boundaries without losing or repeating an event, even among equal timestamps', async () => {
       const org = 'ORG-BATCHES';
       // 2,345 events with 10 per timestamp: batches of 1,000 end inside runs of ties.
-      const many = fixtureEvents(org, 2345).map((event, i) => ({ ...event, timestamp: iso(Date.parse('2024-01-01T00:00:00Z') + Math.floor(i / 10) * 1000) }));
+      const many = fixtureEvents(org, 2345).map((event, i) => ({
+        ...event,
+        timestamp: iso(Date.parse('2024-01-01T00:00:00Z') + Math.floor(i / 10) * 1000),
+      }));
       const stored = await appendEvents(running.service.store, many);
       const exported = await ndjsonOf({ imsOrgId: org }, await authHeaders({ orgs: [org] }));
       expect(exported).to.have.length(stored.length);
@@ -108,7 +138,10 @@ describeEachDatabase('GET /audits/export', (database) => {
       const [header, ...rows] = parseCsv(await res.text());
       expect(header).to.deep.equal(CSV_HEADER);
       expect(rows).to.deep.equal([...events].sort(oldestFirst).map(csvValues));
-      expect(rows.some((row) => row[10] === ''), 'an event without tags has an empty tags field').to.equal(true);
+      expect(
+        rows.some((row) => row[10] === ''),
+        'an event without tags has an empty tags field',
+      ).to.equal(true);
     });
 
     it('is only the header row for a tenant without events', async () => {
@@ -157,7 +190,10 @@ describeEachDatabase('GET /audits/export', (database) => {
       abandonHeaders = await authHeaders({ orgs: [org] });
       // ~45 MB of NDJSON: far more than socket buffers hold, so the server must wait for the client.
       const big = { a: 'x'.repeat(1000), b: 'y'.repeat(1000), c: 'z'.repeat(1000), d: 'w'.repeat(1000) };
-      const stored = await appendEvents(running.service.store, fixtureEvents(org, 10_000).map((event) => ({ ...event, tags: big })));
+      const stored = await appendEvents(
+        running.service.store,
+        fixtureEvents(org, 10_000).map((event) => ({ ...event, tags: big })),
+      );
       batchesTotal = Math.ceil(stored.length / 1000);
     });
 
@@ -204,7 +240,9 @@ describeEachDatabase('GET /audits/export', (database) => {
         expect(posted.status).to.equal(201);
         const read = await fetch(`${running.url}/audits/${await posted.json()}`, { headers: abandonHeaders });
         expect(read.status).to.equal(200);
-        const listed = await fetch(withQuery(`${running.url}/audits`, { imsOrgId: org, limit: '1' }), { headers: abandonHeaders });
+        const listed = await fetch(withQuery(`${running.url}/audits`, { imsOrgId: org, limit: '1' }), {
+          headers: abandonHeaders,
+        });
         expect(listed.status).to.equal(200);
         expect(Date.now() - started, 'ms to serve three requests after the abort').to.be.below(1000);
       } finally {
@@ -247,7 +285,9 @@ describeEachDatabase('GET /audits/export', (database) => {
       } finally {
         store.exportEvents = original;
       }
-      expect((await exportOf({ imsOrgId: 'ORG-EMPTY' }, await authHeaders({ orgs: ['ORG-EMPTY'] }))).status).to.equal(200);
+      expect((await exportOf({ imsOrgId: 'ORG-EMPTY' }, await authHeaders({ orgs: ['ORG-EMPTY'] }))).status).to.equal(
+        200,
+      );
     });
   });
 
@@ -282,7 +322,10 @@ describeEachDatabase('GET /audits/export', (database) => {
       for (const format of ['ndjson', 'csv']) {
         const res = await exportOf({ imsOrgId: OTHER_ORG, format });
         expect(res.status).to.equal(403);
-        expect(await res.json()).to.deep.equal({ reason: 'forbidden', message: `token does not cover imsOrgId "${OTHER_ORG}"` });
+        expect(await res.json()).to.deep.equal({
+          reason: 'forbidden',
+          message: `token does not cover imsOrgId "${OTHER_ORG}"`,
+        });
       }
     });
 

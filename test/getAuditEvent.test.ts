@@ -20,8 +20,12 @@ describeEachDatabase('GET /audits/{id}', (database) => {
     expect(res.status).to.equal(201);
     return (await res.json()) as string;
   };
-  const get = (id: string, extra: Record<string, string> = headers) => fetch(`${running.url}/audits/${id}`, { headers: extra });
-  const notFoundBody = (id: string) => ({ reason: 'not_found', message: `audit event ${JSON.stringify(id)} not found` });
+  const get = (id: string, extra: Record<string, string> = headers) =>
+    fetch(`${running.url}/audits/${id}`, { headers: extra });
+  const notFoundBody = (id: string) => ({
+    reason: 'not_found',
+    message: `audit event ${JSON.stringify(id)} not found`,
+  });
 
   it('returns every field as posted, plus what the server assigned', async () => {
     const event = sampleEvent({
@@ -60,7 +64,10 @@ describeEachDatabase('GET /audits/{id}', (database) => {
   it('answers HEAD as GET without a body: the same status and headers, for a stored and an unknown id', async () => {
     const id = await post(sampleEvent({ action: 'head' }));
     for (const target of [id, '00000000-0000-7000-8000-000000000000']) {
-      const [got, head] = await Promise.all([get(target), fetch(`${running.url}/audits/${target}`, { method: 'HEAD', headers })]);
+      const [got, head] = await Promise.all([
+        get(target),
+        fetch(`${running.url}/audits/${target}`, { method: 'HEAD', headers }),
+      ]);
       expect(head.status, target).to.equal(got.status);
       expect(head.headers.get('content-type')).to.equal(got.headers.get('content-type'));
       expect(head.headers.get('content-length')).to.equal(got.headers.get('content-length'));
@@ -107,7 +114,10 @@ describeEachDatabase('GET /audits/{id}', (database) => {
     const id = await post(sampleEvent());
     const res = await fetch(`${running.url}/audits/${id}?fields=all`, { headers });
     expect(res.status).to.equal(400);
-    expect(await res.json()).to.deep.include({ reason: 'bad_request', message: 'query.fields is not a known query parameter' });
+    expect(await res.json()).to.deep.include({
+      reason: 'bad_request',
+      message: 'query.fields is not a known query parameter',
+    });
   });
 
   describe('auth', () => {

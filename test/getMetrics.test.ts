@@ -60,7 +60,8 @@ describeEachDatabase('GET /metrics', (database) => {
   it('counts requests, accepted and rejected events and batch sizes as requests flow', async () => {
     const before = await scrape();
     const headers = await authHeaders();
-    const post = (body: unknown, extra: Record<string, string> = headers) => postJson(`${running.url}/audits`, body, extra);
+    const post = (body: unknown, extra: Record<string, string> = headers) =>
+      postJson(`${running.url}/audits`, body, extra);
     expect((await post(sampleEvent())).status).to.equal(201);
     expect((await post(sampleEvent({ action: 'delete' }))).status).to.equal(201);
     expect((await post(sampleEvent({ timestamp: 'yesterday' }))).status).to.equal(400);
@@ -72,7 +73,8 @@ describeEachDatabase('GET /metrics', (database) => {
 
     const delta = (name: string, labels?: Record<string, string>) =>
       (after.get(key(name, labels)) ?? 0) - (before.get(key(name, labels)) ?? 0);
-    const requests = (operationId: string, status: string) => delta('audit_http_requests_total', { operationId, status });
+    const requests = (operationId: string, status: string) =>
+      delta('audit_http_requests_total', { operationId, status });
     expect(requests('createAuditEvent', '201')).to.equal(2);
     expect(requests('createAuditEvent', '400')).to.equal(1);
     expect(requests('createAuditEvent', '403')).to.equal(1);

@@ -77,7 +77,10 @@ describePostgres('Several instances on one database', (database) => {
       const responses = await Promise.all(
         instances.map((instance) => postJson(`${instance.url}/audits`, event, { ...headers, 'idempotency-key': key })),
       );
-      expect(responses.map((res) => res.status), `round ${round}`).to.deep.equal([201, 201]);
+      expect(
+        responses.map((res) => res.status),
+        `round ${round}`,
+      ).to.deep.equal([201, 201]);
       const [first, second] = await Promise.all(responses.map((res) => res.json() as Promise<string>));
       expect(second).to.equal(first);
       expect(responses.map((res) => res.headers.get('idempotent-replayed')).sort()).to.deep.equal(['false', 'true']);

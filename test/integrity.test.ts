@@ -23,12 +23,17 @@ describeEachDatabase('Trustworthy ingest', (database) => {
   const post = (path: string, body: unknown, extra: Record<string, string> = {}) =>
     postJson(`${running.url}${path}`, body, { ...headers, ...extra });
   const seed = async (org: string, n: number) => {
-    const res = await post('/audits/batch', Array.from({ length: n }, (_, i) => sampleEvent({ imsOrgId: org, action: `a${i}` })));
+    const res = await post(
+      '/audits/batch',
+      Array.from({ length: n }, (_, i) => sampleEvent({ imsOrgId: org, action: `a${i}` })),
+    );
     expect(res.status).to.equal(201);
     return ((await res.json()) as { ids: string[] }).ids;
   };
   const verify = async (org: string, extra: Record<string, string> = {}) => {
-    const res = await fetch(`${running.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers: { ...headers, ...extra } });
+    const res = await fetch(`${running.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, {
+      headers: { ...headers, ...extra },
+    });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
@@ -69,21 +74,29 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       const before = await countEvents(database().url);
       const res = await post('/audits/batch', [sampleEvent(), sampleEvent({ imsOrgId: 'ORG-B@AdobeOrg' })], limited);
       expect(res.status).to.equal(403);
-      expect(await res.json()).to.deep.include({ reason: 'forbidden', message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"' });
+      expect(await res.json()).to.deep.include({
+        reason: 'forbidden',
+        message: 'token does not cover imsOrgId "ORG-B@AdobeOrg"',
+      });
       expect(await countEvents(database().url)).to.equal(before);
     });
 
     it('refuses an empty batch, more than 1000 items, a non-array and a body over 1 MiB', async () => {
       const before = await countEvents(database().url);
       expect((await post('/audits/batch', [])).status).to.equal(400);
-      const tooMany = await post('/audits/batch', Array.from({ length: 1001 }, () => ({ action: 'a' })));
+      const tooMany = await post(
+        '/audits/batch',
+        Array.from({ length: 1001 }, () => ({ action: 'a' })),
+      );
       expect(tooMany.status).to.equal(400);
       expect(((await tooMany.json()) as { message: string }).message).to.contain('must NOT have more than 1000 items');
       expect((await post('/audits/batch', sampleEvent())).status).to.equal(400);
       const big = Array.from({ length: 300 }, () => sampleEvent({ userIdentifier: 'u'.repeat(4000) }));
       const tooLarge = await post('/audits/batch', big);
       expect(tooLarge.status).to.equal(413);
-      expect(((await tooLarge.json()) as { message: string }).message).to.equal('request body exceeds the limit of 1048576 bytes');
+      expect(((await tooLarge.json()) as { message: string }).message).to.equal(
+        'request body exceeds the limit of 1048576 bytes',
+      );
       expect(await countEvents(database().url)).to.equal(before);
     });
 
@@ -113,7 +126,9 @@ describeEachDatabase('Trustworthy ingest', (database) => {
     it('stores once when retries arrive concurrently', async () => {
       const org = freshOrg('concurrent');
       const event = sampleEvent({ imsOrgId: org });
-      const responses = await Promise.all(Array.from({ length: 20 }, () => post('/audits', event, { 'idempotency-key': 'same' })));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => post('/audits', event, { 'idempotency-key': 'same' })),
+      );
       expect(responses.map((r) => r.status)).to.deep.equal(Array(20).fill(201));
       const ids = new Set(await Promise.all(responses.map((r) => r.json())));
       expect(ids.size).to.equal(1);
@@ -140,7 +155,9 @@ describeEachDatabase('Trustworthy ingest', (database) => {
     it('replays a batch with all its ids', async () => {
       const org = freshOrg('batch-idem');
       const events = [sampleEvent({ imsOrgId: org }), sampleEvent({ imsOrgId: org, action: 'b' })];
-      const first = (await (await post('/audits/batch', events, { 'idempotency-key': 'b1' })).json()) as { ids: string[] };
+      const first = (await (await post('/audits/batch', events, { 'idempotency-key': 'b1' })).json()) as {
+        ids: string[];
+      };
       const again = await post('/audits/batch', events, { 'idempotency-key': 'b1' });
       expect(again.headers.get('idempotent-replayed')).to.equal('true');
       expect(await again.json()).to.deep.equal(first);
@@ -171,7 +188,9 @@ describeEachDatabase('Trustworthy ingest', (database) => {
     it('refuses a malformed key with 400', async () => {
       const res = await post('/audits/batch', [sampleEvent()], { 'idempotency-key': 'x'.repeat(256) });
       expect(res.status).to.equal(400);
-      expect(((await res.json()) as { message: string }).message).to.match(/^header\["idempotency-key"\] must NOT have more than 255 characters$/);
+      expect(((await res.json()) as { message: string }).message).to.match(
+        /^header\["idempotency-key"\] must NOT have more than 255 characters$/,
+      );
     });
   });
 
@@ -195,22 +214,62 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       const org = freshOrg('receipt');
       const ids = await seed(org, 3);
       const last = await running.service.store.get(ids[2]);
-      expect((await verify(org)).body).to.deep.equal({ imsOrgId: org, verified: true, count: 3, headSeq: 3, headHash: last!.hash });
+      expect((await verify(org)).body).to.deep.equal({
+        imsOrgId: org,
+        verified: true,
+        count: 3,
+        headSeq: 3,
+        headHash: last!.hash,
+      });
     });
 
     it('answers verified with count 0 for an org with no events', async () => {
       const org = freshOrg('empty');
-      expect((await verify(org)).body).to.deep.equal({ imsOrgId: org, verified: true, count: 0, headSeq: 0, headHash: '0'.repeat(64) });
+      expect((await verify(org)).body).to.deep.equal({
+        imsOrgId: org,
+        verified: true,
+        count: 0,
+        headSeq: 0,
+        headHash: '0'.repeat(64),
+      });
     });
 
     type Tamper = (db: import('knex').Knex, org: string) => Promise<unknown>;
     const where = (org: string, seq: number) => ({ ims_org_id: org, seq });
     const tamperings: [string, Tamper, number, RegExp][] = [
-      ['an edited field', (db, org) => db('audit_events').where(where(org, 3)).update({ action: 'deleted-nothing' }), 3, /does not match its hash/],
-      ['an edited tag', (db, org) => db('audit_events').where(where(org, 2)).update({ tags: JSON.stringify({ region: 'us' }) }), 2, /does not match its hash/],
-      ['an edited timestamp', (db, org) => db('audit_events').where(where(org, 4)).increment('occurred_at', 1), 4, /does not match its hash/],
-      ['a deleted event in the middle', (db, org) => db('audit_events').where(where(org, 3)).delete(), 3, /event 3 is missing/],
-      ['a deleted event at the tail', (db, org) => db('audit_events').where(where(org, 5)).delete(), 5, /missing from the end/],
+      [
+        'an edited field',
+        (db, org) => db('audit_events').where(where(org, 3)).update({ action: 'deleted-nothing' }),
+        3,
+        /does not match its hash/,
+      ],
+      [
+        'an edited tag',
+        (db, org) =>
+          db('audit_events')
+            .where(where(org, 2))
+            .update({ tags: JSON.stringify({ region: 'us' }) }),
+        2,
+        /does not match its hash/,
+      ],
+      [
+        'an edited timestamp',
+        (db, org) => db('audit_events').where(where(org, 4)).increment('occurred_at', 1),
+        4,
+        /does not match its hash/,
+      ],
+      [
+        'a deleted event in the middle',
+        (db, org) => db('audit_events').where(where(org, 3)).delete(),
+        3,
+        /event 3 is missing/,
+      ],
+      [
+        'a deleted event at the tail',
+        (db, org) => db('audit_events').where(where(org, 5)).delete(),
+        5,
+        /missing from the end/,
+      ],
       [
         'an inserted event beyond the head',
         async (db, org) => {
@@ -223,7 +282,10 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       [
         'an event inserted in the middle (later ones shifted)',
         async (db, org) => {
-          for (const seq of [5, 4, 3]) await db('audit_events').where(where(org, seq)).update({ seq: seq + 1 });
+          for (const seq of [5, 4, 3])
+            await db('audit_events')
+              .where(where(org, seq))
+              .update({ seq: seq + 1 });
           const row = await db('audit_events').where(where(org, 2)).first();
           await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 3, action: 'forged' });
           await db('audit_chain_heads').where({ ims_org_id: org }).update({ seq: 6 });
@@ -241,7 +303,15 @@ describeEachDatabase('Trustworthy ingest', (database) => {
         2,
         /does not match its hash/,
       ],
-      ['a rewritten head', (db, org) => db('audit_chain_heads').where({ ims_org_id: org }).update({ hash: 'f'.repeat(64) }), 5, /not the recorded chain head/],
+      [
+        'a rewritten head',
+        (db, org) =>
+          db('audit_chain_heads')
+            .where({ ims_org_id: org })
+            .update({ hash: 'f'.repeat(64) }),
+        5,
+        /not the recorded chain head/,
+      ],
     ];
     for (const [name, tamper, brokenAt, reason] of tamperings) {
       it(`detects ${name}`, async () => {
@@ -274,7 +344,9 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       const intact = await cli(org);
       expect(intact.code).to.equal(0);
       expect(intact.out).to.match(/OK: 4 events verified/);
-      await withKnex(database().url, (db) => db('audit_events').where({ ims_org_id: org, seq: 2 }).update({ source: 'x' }));
+      await withKnex(database().url, (db) =>
+        db('audit_events').where({ ims_org_id: org, seq: 2 }).update({ source: 'x' }),
+      );
       const broken = await cli(org);
       expect(broken.code).to.equal(1);
       expect(broken.out).to.match(/BROKEN at seq 2: event 2 does not match its hash/);

@@ -1,7 +1,17 @@
 import { expect } from 'chai';
 import type { components } from '../generated/openapi';
 import { describeEachDatabase } from './helpers/databases';
-import { appendEvents, FILTER_CASES, fixtureEvents, iso, newestFirst, walkPages, withQuery, type Query, type StoredAuditEvent } from './helpers/reads';
+import {
+  appendEvents,
+  FILTER_CASES,
+  fixtureEvents,
+  iso,
+  newestFirst,
+  walkPages,
+  withQuery,
+  type Query,
+  type StoredAuditEvent,
+} from './helpers/reads';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { authHeaders, ORG } from './helpers/tokens';
 
@@ -79,7 +89,11 @@ describeEachDatabase('GET /audits', (database) => {
       const walk = await walkPages(running.url, { imsOrgId: org, limit: '10' }, liveHeaders, async (pageIndex) => {
         const [ahead, behind, tie] = await appendEvents(running.service.store, [
           { ...fixtureEvents(org, 1)[0], timestamp: iso(newest + 1000 * (pageIndex + 1)), action: 'arrived-ahead' },
-          { ...fixtureEvents(org, 1)[0], timestamp: iso(Date.parse('2000-01-01T00:00:00Z') + pageIndex), action: 'arrived-behind' },
+          {
+            ...fixtureEvents(org, 1)[0],
+            timestamp: iso(Date.parse('2000-01-01T00:00:00Z') + pageIndex),
+            action: 'arrived-behind',
+          },
           // Same timestamp as the newest event: its larger id sorts it ahead of everything seen.
           { ...fixtureEvents(org, 1)[0], timestamp: iso(newest), action: 'arrived-tied' },
         ]);
@@ -90,7 +104,10 @@ describeEachDatabase('GET /audits', (database) => {
       expect(new Set(seen).size, 'no event twice').to.equal(seen.length);
       expect(seen.filter((id) => existing.some((e) => e.id === id))).to.have.members(ids(existing));
       expect(seen, 'events that arrived behind the walk are reached').to.include.members(arrivedBehind);
-      expect(seen.filter((id) => arrivedAhead.includes(id)), 'events that arrived ahead of the walk are not').to.deep.equal([]);
+      expect(
+        seen.filter((id) => arrivedAhead.includes(id)),
+        'events that arrived ahead of the walk are not',
+      ).to.deep.equal([]);
       expect(walk.items).to.deep.equal([...walk.items].sort(newestFirst));
     });
   });
@@ -107,7 +124,12 @@ describeEachDatabase('GET /audits', (database) => {
     }
 
     it('matches nothing for a value no event has', async () => {
-      const queries: Query[] = [{ action: 'nope' }, { tag: 'region:mars' }, { tag: 'no-such-key:' }, { userIdentifier: 'USER1@example.com' }];
+      const queries: Query[] = [
+        { action: 'nope' },
+        { tag: 'region:mars' },
+        { tag: 'no-such-key:' },
+        { userIdentifier: 'USER1@example.com' },
+      ];
       for (const query of queries) {
         expect((await listPage({ imsOrgId: ORG, ...query })).items, JSON.stringify(query)).to.deep.equal([]);
       }
@@ -116,7 +138,9 @@ describeEachDatabase('GET /audits', (database) => {
     it('matches nothing for an empty or inverted time range', async () => {
       const instant = events[0].timestamp;
       expect((await listPage({ imsOrgId: ORG, from: instant, to: instant })).items).to.deep.equal([]);
-      expect((await listPage({ imsOrgId: ORG, from: '2030-01-01T00:00:00Z', to: '2020-01-01T00:00:00Z' })).items).to.deep.equal([]);
+      expect(
+        (await listPage({ imsOrgId: ORG, from: '2030-01-01T00:00:00Z', to: '2020-01-01T00:00:00Z' })).items,
+      ).to.deep.equal([]);
     });
 
     it('finds values as long as the spec allows, in any script (PostgreSQL index entries have a size limit)', async () => {
@@ -125,13 +149,24 @@ describeEachDatabase('GET /audits', (database) => {
       const imsOrgId = 'Ω'.repeat(255) + '𝄞';
       const res = await postJson(
         `${running.url}/audits`,
-        sampleEvent({ imsOrgId, resource: { resourceId }, userIdentifier, action: 'ä'.repeat(256), source: 'ß'.repeat(256) }),
+        sampleEvent({
+          imsOrgId,
+          resource: { resourceId },
+          userIdentifier,
+          action: 'ä'.repeat(256),
+          source: 'ß'.repeat(256),
+        }),
         await authHeaders({ orgs: [imsOrgId] }),
       );
       expect(res.status).to.equal(201);
       const id = await res.json();
       const readHeaders = await authHeaders({ orgs: [imsOrgId] });
-      const queries: Query[] = [{ resourceId }, { userIdentifier }, { action: 'ä'.repeat(256) }, { source: 'ß'.repeat(256) }];
+      const queries: Query[] = [
+        { resourceId },
+        { userIdentifier },
+        { action: 'ä'.repeat(256) },
+        { source: 'ß'.repeat(256) },
+      ];
       for (const query of queries) {
         const found = await list({ imsOrgId, ...query }, readHeaders);
         expect(ids(((await found.json()) as { items: StoredAuditEvent[] }).items)).to.deep.equal([id]);
@@ -159,22 +194,38 @@ describeEachDatabase('GET /audits', (database) => {
     });
 
     it('400 for a cursor that is not one', async () => {
-      for (const bad of ['garbage', 'a.b', '.', `${cursor}.x`, Buffer.from('{"t":1,"id":"x","q":"y"}').toString('base64url')]) {
+      for (const bad of [
+        'garbage',
+        'a.b',
+        '.',
+        `${cursor}.x`,
+        Buffer.from('{"t":1,"id":"x","q":"y"}').toString('base64url'),
+      ]) {
         await expect400({ imsOrgId: ORG, cursor: bad }, /^query\.cursor is not a cursor this server issued/);
       }
     });
 
     it('400 for a cursor with any character changed', async () => {
       const [body, mac] = cursor.split('.');
-      const flip = (text: string, at: number) => text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1);
-      for (const tampered of [`${flip(body, 5)}.${mac}`, `${flip(body, body.length - 3)}.${mac}`, `${body}.${flip(mac, 0)}`]) {
+      const flip = (text: string, at: number) =>
+        text.slice(0, at) + (text[at] === 'A' ? 'B' : 'A') + text.slice(at + 1);
+      for (const tampered of [
+        `${flip(body, 5)}.${mac}`,
+        `${flip(body, body.length - 3)}.${mac}`,
+        `${body}.${flip(mac, 0)}`,
+      ]) {
         await expect400({ imsOrgId: ORG, cursor: tampered }, /^query\.cursor is not a cursor this server issued/);
       }
     });
 
     it('400 for a cursor reused with other filters or another tenant', async () => {
       const anyOrg = await authHeaders({ orgs: '*' });
-      const queries: Query[] = [{ action: 'update' }, { tag: 'region:eu' }, { from: '2024-01-01T00:00:00Z' }, { imsOrgId: OTHER_ORG }];
+      const queries: Query[] = [
+        { action: 'update' },
+        { tag: 'region:eu' },
+        { from: '2024-01-01T00:00:00Z' },
+        { imsOrgId: OTHER_ORG },
+      ];
       for (const query of queries) {
         await expect400({ imsOrgId: ORG, ...query, cursor }, /^query\.cursor belongs to a different query/, anyOrg);
       }
@@ -183,7 +234,12 @@ describeEachDatabase('GET /audits', (database) => {
     it('accepts the same query spelled differently: tag order, another time zone', async () => {
       const query = { imsOrgId: ORG, from: '2024-01-01T00:00:00Z', tag: ['region:eu', 'env:dev'], limit: '2' };
       const first = await listPage(query);
-      const respelled = { ...query, from: '2024-01-01T01:00:00+01:00', tag: ['env:dev', 'region:eu'], cursor: first.nextCursor! };
+      const respelled = {
+        ...query,
+        from: '2024-01-01T01:00:00+01:00',
+        tag: ['env:dev', 'region:eu'],
+        cursor: first.nextCursor!,
+      };
       expect((await list(respelled)).status).to.equal(200);
     });
 
@@ -238,7 +294,12 @@ describeEachDatabase('GET /audits', (database) => {
 
     it('names every problem at once', async () => {
       const body = (await (await list({ limit: '0', from: 'x', nope: '1' })).json()) as ErrorResponse;
-      expect(body.details!.map((d) => d.path)).to.have.members(['query.imsOrgId', 'query.limit', 'query.from', 'query.nope']);
+      expect(body.details!.map((d) => d.path)).to.have.members([
+        'query.imsOrgId',
+        'query.limit',
+        'query.from',
+        'query.nope',
+      ]);
     });
   });
 
@@ -246,13 +307,20 @@ describeEachDatabase('GET /audits', (database) => {
     it('403 for a tenant the token does not cover, naming it', async () => {
       const res = await list({ imsOrgId: OTHER_ORG });
       expect(res.status).to.equal(403);
-      expect(await res.json()).to.deep.equal({ reason: 'forbidden', message: `token does not cover imsOrgId "${OTHER_ORG}"` });
+      expect(await res.json()).to.deep.equal({
+        reason: 'forbidden',
+        message: `token does not cover imsOrgId "${OTHER_ORG}"`,
+      });
     });
 
     it('never returns another tenant’s events', async () => {
       const walk = await walkPages(running.url, { imsOrgId: ORG, limit: '1000' }, headers);
       expect(walk.items.every((event) => event.imsOrgId === ORG)).to.equal(true);
-      const other = await walkPages(running.url, { imsOrgId: OTHER_ORG, limit: '1000' }, await authHeaders({ orgs: '*' }));
+      const other = await walkPages(
+        running.url,
+        { imsOrgId: OTHER_ORG, limit: '1000' },
+        await authHeaders({ orgs: '*' }),
+      );
       expect(other.items).to.have.length(fixtureEvents(OTHER_ORG).length);
       expect(other.items.every((event) => event.imsOrgId === OTHER_ORG)).to.equal(true);
     });

@@ -12,10 +12,17 @@ const ANSWER_WITHIN_MS = 5000;
 let orgCounter = 0;
 const freshOrg = (label: string) => `${label}-${Date.now()}-${orgCounter++}@AdobeOrg`;
 
-async function timed(request: Promise<Response>): Promise<{ status: number; ms: number; body: unknown; retryAfter: string | null }> {
+async function timed(
+  request: Promise<Response>,
+): Promise<{ status: number; ms: number; body: unknown; retryAfter: string | null }> {
   const start = Date.now();
   const res = await request;
-  return { status: res.status, body: await res.json(), ms: Date.now() - start, retryAfter: res.headers.get('retry-after') };
+  return {
+    status: res.status,
+    body: await res.json(),
+    ms: Date.now() - start,
+    retryAfter: res.headers.get('retry-after'),
+  };
 }
 
 describePostgres('Database outage (through a TCP proxy the test cuts)', (database) => {
@@ -54,11 +61,20 @@ describePostgres('Database outage (through a TCP proxy the test cuts)', (databas
         timed(fetch(verifyUrl, { headers })),
         timed(fetch(`${service.url}/health/ready`)),
         timed(fetch(`${service.url}/health/live`)),
-        timed(fetch(`${service.url}/audits`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(sampleEvent({ imsOrgId: orgs[0] })) })),
+        timed(
+          fetch(`${service.url}/audits`, {
+            method: 'POST',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify(sampleEvent({ imsOrgId: orgs[0] })),
+          }),
+        ),
       ]);
       for (const answer of [verify, ready, post]) {
         expect(answer.status).to.equal(503);
-        expect(answer.body).to.deep.equal({ reason: 'service_unavailable', message: 'the database is unavailable; retry later' });
+        expect(answer.body).to.deep.equal({
+          reason: 'service_unavailable',
+          message: 'the database is unavailable; retry later',
+        });
         expect(answer.retryAfter).to.equal('1');
         expect(answer.ms).to.be.below(ANSWER_WITHIN_MS);
       }

@@ -49,7 +49,11 @@ describeEachDatabase('request logs and request ids', (database) => {
   });
 
   it('logs refusals with their reason, and requests that match no operation as "none"', async () => {
-    const refused = await postJson(`${running.url}/audits`, sampleEvent({ imsOrgId: 'ORG-B@AdobeOrg' }), await authHeaders());
+    const refused = await postJson(
+      `${running.url}/audits`,
+      sampleEvent({ imsOrgId: 'ORG-B@AdobeOrg' }),
+      await authHeaders(),
+    );
     expect(requestLine(refused.headers.get('x-request-id')!)).to.deep.include({
       status: 403,
       reason: 'forbidden',

@@ -48,10 +48,15 @@ describe('the served contract and docs page', () => {
     expect(csp).to.not.match(/https?:|\*|unsafe-inline|unsafe-eval/);
     const html = await res.text();
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
-    expect(references).to.deep.equal(['data:,', '/docs/swagger-ui.css', '/docs/swagger-ui-bundle.js', '/docs/swagger-initializer.js']);
+    expect(references).to.deep.equal([
+      'data:,',
+      '/docs/swagger-ui.css',
+      '/docs/swagger-ui-bundle.js',
+      '/docs/swagger-initializer.js',
+    ]);
   });
 
-  it('serves the page\'s assets from the installed swagger-ui-dist package with their media types', async () => {
+  it("serves the page's assets from the installed swagger-ui-dist package with their media types", async () => {
     const expected: [string, string, string][] = [
       ['swagger-ui.css', 'text/css; charset=utf-8', 'swagger-ui-dist/swagger-ui.css'],
       ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8', 'swagger-ui-dist/swagger-ui-bundle.js'],
@@ -69,7 +74,13 @@ describe('the served contract and docs page', () => {
   });
 
   it('answers an unknown docs asset, or any unknown path, with a 404 ErrorResponse', async () => {
-    for (const path of ['/docs/index.html', '/docs/../package.json', '/docs/', '/docs/swagger-ui-bundle.js.map', '/swagger-ui.css']) {
+    for (const path of [
+      '/docs/index.html',
+      '/docs/../package.json',
+      '/docs/',
+      '/docs/swagger-ui-bundle.js.map',
+      '/swagger-ui.css',
+    ]) {
       const res = await fetch(`${running.url}${path}`);
       expect(res.status, path).to.equal(404);
       expect(res.headers.get('content-type'), path).to.equal('application/json');

@@ -33,7 +33,10 @@ describeEachDatabase('Graceful shutdown', (database) => {
       const histogram = load.histogram();
       // No error statuses: a request is either answered 201 or never taken (refused, or its idle
       // keep-alive connection closed before it was read).
-      expect(Object.keys(histogram).filter((status) => /^\d+$/.test(status)), JSON.stringify(histogram)).to.deep.equal(['201']);
+      expect(
+        Object.keys(histogram).filter((status) => /^\d+$/.test(status)),
+        JSON.stringify(histogram),
+      ).to.deep.equal(['201']);
       expect(histogram.ECONNREFUSED, JSON.stringify(histogram)).to.be.greaterThan(0);
       // Requests in flight when the signal came were finished, not dropped.
       expect(load.outcomes.some((o) => o.status === 201 && o.at > signalledAt)).to.equal(true);

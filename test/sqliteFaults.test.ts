@@ -43,7 +43,9 @@ describe('SQLite faults [sqlite]', () => {
     acked = new Map();
     let counter = 0;
     write = async (n = 1) => {
-      const events = Array.from({ length: n }, () => sampleEvent({ action: `fault-${counter++}`, userIdentifier: 'u'.repeat(500) }));
+      const events = Array.from({ length: n }, () =>
+        sampleEvent({ action: `fault-${counter++}`, userIdentifier: 'u'.repeat(500) }),
+      );
       const res = await postJson(`${service.url}/audits/batch`, events, headers);
       if (res.status === 201) {
         ((await res.clone().json()) as { ids: string[] }).ids.forEach((id) => acked.set(id, org));
@@ -82,7 +84,9 @@ describe('SQLite faults [sqlite]', () => {
 
   it('a full disk (a file-size limit the kernel enforces, as a full disk refuses a write): 503, reads served, writes resume', async function () {
     this.timeout(30_000);
-    skipUnlessPossible(this, 'prlimit (util-linux) is needed', () => execFileSync('prlimit', ['--version'], { stdio: 'ignore' }));
+    skipUnlessPossible(this, 'prlimit (util-linux) is needed', () =>
+      execFileSync('prlimit', ['--version'], { stdio: 'ignore' }),
+    );
     // RLIMIT_FSIZE: writing past 2 MB fails with EFBIG, which SQLite reports as an I/O error,
     // the same way it reports ENOSPC. The hard limit stays unlimited, so it can be raised later.
     service = await spawnService(database.url, { wrapper: ['prlimit', '--fsize=2000000:unlimited', '--'] });

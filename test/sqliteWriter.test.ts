@@ -18,10 +18,17 @@ describe('The SQLite commit thread', () => {
   afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('reports a database it cannot open as a fault (SQLITE_CANTOPEN), and tries again at the next commit', async () => {
-    const writer = new SqliteWriter({ filename: path.join(scratch, 'missing', 'audit.db'), timeoutMs: 1000, idempotencyTtlMs: 1000 });
+    const writer = new SqliteWriter({
+      filename: path.join(scratch, 'missing', 'audit.db'),
+      timeoutMs: 1000,
+      idempotencyTtlMs: 1000,
+    });
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
-        const error = await writer.commit([]).then(() => undefined, (caught: unknown) => caught);
+        const error = await writer.commit([]).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
         expect(error).to.include({ code: 'SQLITE_CANTOPEN' });
         expect(isUnavailable(error)).to.equal(true);
       }
@@ -43,7 +50,10 @@ describe('The SQLite commit thread', () => {
       try {
         const row = await db('audit_events').where({ id: forged!.id }).first();
         await db('audit_events').insert({ ...row, id: 'forged', seq: 2 });
-        const error = await store.commit([{ events: [event] }]).then(() => undefined, (caught: unknown) => caught);
+        const error = await store.commit([{ events: [event] }]).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
         expect(error).to.include({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
         expect(error).not.to.be.instanceOf(StoreUnavailableError);
         await db('audit_events').where({ id: 'forged' }).delete();

@@ -63,7 +63,10 @@ describe('createTokenVerifier', () => {
     expect(await verify(good)).to.include({ iss: 'https://idp' });
     const wrongIssuer = await sign('HS256', 'k', key, (j) => j.setIssuer('https://evil').setAudience('audit'));
     const error = await verify(wrongIssuer).catch((e) => e);
-    expect(error).to.be.instanceOf(TokenRejected).with.property('message').that.matches(/claim "iss"/);
+    expect(error)
+      .to.be.instanceOf(TokenRejected)
+      .with.property('message')
+      .that.matches(/claim "iss"/);
   });
 
   it('allows a little clock skew but not more', async () => {
@@ -71,9 +74,15 @@ describe('createTokenVerifier', () => {
     const key = new TextEncoder().encode(secret);
     const verify = await createTokenVerifier({ mode: 'secret', secret });
     const now = Math.floor(Date.now() / 1000);
-    const justExpired = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now - 10).sign(key);
+    const justExpired = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(now - 10)
+      .sign(key);
     expect(await verify(justExpired)).to.include({ client_id: 'c' });
-    const longExpired = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now - 120).sign(key);
+    const longExpired = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(now - 120)
+      .sign(key);
     expect(await verify(longExpired).catch((e) => e)).to.be.instanceOf(TokenRejected);
   });
 });

@@ -38,10 +38,12 @@ describeEachDatabase('GET /audits/verify while events are written', (database) =
       expect((await postJson(`${running.url}/audits/batch`, batch, headers)).status).to.equal(201);
     }
     let verifiedAt = 0;
-    const verify = fetch(`${running.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers }).then(async (res) => {
-      verifiedAt = Date.now();
-      return res.json();
-    });
+    const verify = fetch(`${running.url}/audits/verify?imsOrgId=${encodeURIComponent(org)}`, { headers }).then(
+      async (res) => {
+        verifiedAt = Date.now();
+        return res.json();
+      },
+    );
     // Give the verification a head start, then ask for something cheap.
     await new Promise((resolve) => setTimeout(resolve, 20));
     await fetch(`${running.url}/health/live`);

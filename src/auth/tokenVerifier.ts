@@ -91,7 +91,8 @@ class VerifiedTokenCache {
 
 function describeJoseError(error: errors.JOSEError): string {
   if (error instanceof errors.JWTExpired) return 'token has expired';
-  if (error instanceof errors.JWTClaimValidationFailed) return `token claim "${error.claim}" is invalid: ${error.reason}`;
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return `token claim "${error.claim}" is invalid: ${error.reason}`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature does not verify';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm is not accepted';
   if (error instanceof errors.JWKSNoMatchingKey) return 'token is signed with an unknown key';

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto';
 import type { StoredAuditEvent } from './api';
 
-
 /** The previous hash of a tenant's first event. */
 export const GENESIS_HASH = '0'.repeat(64);
 

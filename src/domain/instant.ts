@@ -18,7 +18,13 @@ export function parseInstant(text: string): number | undefined {
   const second = digits(text, 17, 2);
   if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined;
   const t = text[10];
-  if (text[4] !== '-' || text[7] !== '-' || (t !== 'T' && t !== 't' && t !== ' ') || text[13] !== ':' || text[16] !== ':') {
+  if (
+    text[4] !== '-' ||
+    text[7] !== '-' ||
+    (t !== 'T' && t !== 't' && t !== ' ') ||
+    text[13] !== ':' ||
+    text[16] !== ':'
+  ) {
     return undefined;
   }
   let i = 19;

@@ -22,9 +22,8 @@ export interface Services {
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
-type Parameters<Op extends OperationId, In extends string> = operations[Op]['parameters'] extends Record<In, infer P>
-  ? NonNullable<P>
-  : never;
+type Parameters<Op extends OperationId, In extends string> =
+  operations[Op]['parameters'] extends Record<In, infer P> ? NonNullable<P> : never;
 
 /** A validated request: the body and parameters have the types the spec gives them. */
 export interface HandlerInput<Op extends OperationId> {
@@ -57,4 +56,7 @@ export type HandlerReply<Op extends OperationId> = {
     : never;
 }[keyof Responses<Op>];
 
-export type Handler<Op extends OperationId> = (input: HandlerInput<Op>, services: Services) => Promise<HandlerReply<Op>>;
+export type Handler<Op extends OperationId> = (
+  input: HandlerInput<Op>,
+  services: Services,
+) => Promise<HandlerReply<Op>>;

@@ -159,12 +159,18 @@ function toRoute(backend: OpenAPIBackend, operation: Operation): Route {
   const security = (operation.security ?? []) as Record<string, string[]>[];
   for (const requirement of security) {
     for (const scheme of Object.keys(requirement)) {
-      if (!KNOWN_SECURITY_SCHEMES.has(scheme)) throw new Error(`${operationId}: no verifier for security scheme ${scheme}`);
+      if (!KNOWN_SECURITY_SCHEMES.has(scheme))
+        throw new Error(`${operationId}: no verifier for security scheme ${scheme}`);
     }
   }
   const paramNames = [...operation.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
   const pattern = new RegExp(
-    '^' + operation.path.split(/\{[^}]+\}/).map(escapeRegExp).join('([^/]+)') + '$',
+    '^' +
+      operation.path
+        .split(/\{[^}]+\}/)
+        .map(escapeRegExp)
+        .join('([^/]+)') +
+      '$',
   );
   const parameters = (operation.parameters ?? []) as { in: string; name: string; schema?: { type?: string } }[];
   const content = (operation.requestBody as { content?: Record<string, unknown> } | undefined)?.content ?? {};
@@ -212,7 +218,8 @@ export function describeErrors(errors: ErrorObject[]): ErrorDetail[] {
         break;
       case 'format':
         if (error.params.format === 'date-time') {
-          message = 'must be an RFC 3339 date-time with a time zone that names a real instant, such as 2017-10-31T00:02:04.232Z';
+          message =
+            'must be an RFC 3339 date-time with a time zone that names a real instant, such as 2017-10-31T00:02:04.232Z';
         }
         break;
       case 'minLength':

@@ -44,7 +44,8 @@ const csv: ExportFormat = {
   fileExtension: 'csv',
   async *render(batches) {
     yield csvRow(CSV_COLUMNS.map(([name]) => name));
-    for await (const events of chunked(batches)) yield events.map((event) => csvRow(CSV_COLUMNS.map(([, value]) => value(event)))).join('');
+    for await (const events of chunked(batches))
+      yield events.map((event) => csvRow(CSV_COLUMNS.map(([, value]) => value(event)))).join('');
   },
 };
 

@@ -11,7 +11,6 @@ import { translateErrors } from './errors';
 import { commitGroup, type WriteOutcome, type WriteRequest } from './groupCommit';
 import { DIGEST_INDEXED_COLUMNS } from './migrations/20261126000000_add_read_indexes';
 
-
 /** Occupancy of the database connection pool. */
 export interface PoolStats {
   used: number;
@@ -43,7 +42,6 @@ const FILTER_COLUMNS = {
   resourceId: 'resource_id',
   userIdentifier: 'user_identifier',
 } as const;
-
 
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
@@ -77,8 +75,7 @@ export class AuditStore {
   poolStats(): PoolStats {
     // knex drops its pool on destroy(); a scrape after close() reads an empty pool.
     const pool = this.db.client.pool as
-      | { numUsed(): number; numFree(): number; numPendingAcquires(): number }
-      | undefined;
+      { numUsed(): number; numFree(): number; numPendingAcquires(): number } | undefined;
     if (!pool) return { used: 0, free: 0, pendingAcquires: 0 };
     return { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() };
   }
@@ -100,7 +97,10 @@ export class AuditStore {
   }
 
   private sqliteWriter(): SqliteWriter {
-    return (this.sqliteCommits ??= new SqliteWriter({ ...sqliteFile(this.db), idempotencyTtlMs: this.idempotencyTtlMs }));
+    return (this.sqliteCommits ??= new SqliteWriter({
+      ...sqliteFile(this.db),
+      idempotencyTtlMs: this.idempotencyTtlMs,
+    }));
   }
 
   /** Removes idempotency keys past their retention; returns how many. */
@@ -160,7 +160,9 @@ export class AuditStore {
       // An event past the head is genuine only if the commit that stored it also moved the head
       // past it. Read the events first and the head second, so a commit landing in between
       // cannot pass for an insertion.
-      const last = Number((await this.db('audit_events').where({ ims_org_id: imsOrgId }).max({ seq: 'seq' }))[0].seq ?? 0);
+      const last = Number(
+        (await this.db('audit_events').where({ ims_org_id: imsOrgId }).max({ seq: 'seq' }))[0].seq ?? 0,
+      );
       const now = await this.readHead(imsOrgId);
       if (last > now.seq) {
         return broken(last, `event ${last} lies beyond the chain head (seq ${now.seq}): it was inserted`);
@@ -239,7 +241,8 @@ export class AuditStore {
     if (filter.to !== undefined) query.where('occurred_at', '<', filter.to);
     for (const [key, value] of filter.tags ?? []) {
       if (this.postgres) query.whereRaw('tags @> ?::jsonb', [JSON.stringify({ [key]: value })]);
-      else query.whereRaw('EXISTS (SELECT 1 FROM json_each(audit_events.tags) WHERE key = ? AND value = ?)', [key, value]);
+      else
+        query.whereRaw('EXISTS (SELECT 1 FROM json_each(audit_events.tags) WHERE key = ? AND value = ?)', [key, value]);
     }
     if (after) {
       // (occurred_at, id) strictly beyond the position. Spelled out rather than as a row-value

@@ -105,8 +105,18 @@ const POSTGRES = {
 };
 
 const EVENT_COLUMNS = [
-  'id', 'ims_org_id', 'seq', 'action', 'source', 'service_id', 'resource_id', 'user_identifier',
-  'occurred_at', 'received_at', 'tags', 'hash',
+  'id',
+  'ims_org_id',
+  'seq',
+  'action',
+  'source',
+  'service_id',
+  'resource_id',
+  'user_identifier',
+  'occurred_at',
+  'received_at',
+  'tags',
+  'hash',
 ] as const;
 const KEY_COLUMNS = ['client_id', 'key', 'request_hash', 'event_ids', 'expires_at'] as const;
 
@@ -161,7 +171,11 @@ const STALE_HEADS = Symbol('stale heads');
  * bounded throughput. Otherwise, or if a head moved (another instance wrote), the group is
  * committed in a transaction that locks and reads the heads first. `work` may run twice.
  */
-export async function commitOnPostgres<T>(db: Knex, cache: ChainHeadCache, work: (sql: CommitSql) => Promise<T>): Promise<T> {
+export async function commitOnPostgres<T>(
+  db: Knex,
+  cache: ChainHeadCache,
+  work: (sql: CommitSql) => Promise<T>,
+): Promise<T> {
   const connection: pg.PoolClient = await db.client.acquireConnection();
   const run: RunStatement = async (name, values) =>
     (await connection.query({ name: `audit_${name}`, text: POSTGRES[name], values })).rows;
@@ -266,9 +280,13 @@ function prepareSqlite(connection: Database) {
     begin: connection.prepare('BEGIN IMMEDIATE'),
     commit: connection.prepare('COMMIT'),
     rollback: connection.prepare('ROLLBACK'),
-    deleteExpiredKey: connection.prepare('DELETE FROM idempotency_keys WHERE client_id = ? AND key = ? AND expires_at <= ?'),
+    deleteExpiredKey: connection.prepare(
+      'DELETE FROM idempotency_keys WHERE client_id = ? AND key = ? AND expires_at <= ?',
+    ),
     selectKey: connection.prepare('SELECT * FROM idempotency_keys WHERE client_id = ? AND key = ?'),
-    createHead: connection.prepare('INSERT INTO audit_chain_heads (ims_org_id, seq, hash) VALUES (?, 0, ?) ON CONFLICT DO NOTHING'),
+    createHead: connection.prepare(
+      'INSERT INTO audit_chain_heads (ims_org_id, seq, hash) VALUES (?, 0, ?) ON CONFLICT DO NOTHING',
+    ),
     selectHead: connection.prepare('SELECT seq, hash FROM audit_chain_heads WHERE ims_org_id = ?'),
     updateHead: connection.prepare('UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE ims_org_id = ?'),
     // Positional parameters: binding by name measured about 10% slower per event.

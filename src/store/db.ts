@@ -32,7 +32,12 @@ export function knexConfig(
     acquireConnectionTimeout: timeoutMs,
     migrations: { migrationSource },
     ...(log && {
-      log: { warn: (m: string) => log('warn', m), error: (m: string) => log('error', m), deprecate: () => {}, debug: () => {} },
+      log: {
+        warn: (m: string) => log('warn', m),
+        error: (m: string) => log('error', m),
+        deprecate: () => {},
+        debug: () => {},
+      },
     }),
   };
   if (database.client === 'sqlite') {
@@ -110,7 +115,11 @@ function closeTimedOutConnections(config: Knex.Config): Knex {
     },
   });
   db.on('query-error', (error: Error, query: { __knexUid?: string }) => {
-    if (/Query read timeout/.test(error.message)) connections.get(query.__knexUid ?? '')?.end().catch(() => {});
+    if (/Query read timeout/.test(error.message))
+      connections
+        .get(query.__knexUid ?? '')
+        ?.end()
+        .catch(() => {});
   });
   return db;
 }

@@ -13,9 +13,22 @@ export class StoreUnavailableError extends UnavailableError {
 // PostgreSQL classes 08 (connection), 53 (resources), 57P (shutdown), and 57014 / 55P03 /
 // 25P03 (a statement, lock wait or idle transaction outlived the timeouts set in db.ts).
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN',
-  '57014', '55P03', '25P03',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_READONLY',
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  'SQLITE_CANTOPEN',
+  '57014',
+  '55P03',
+  '25P03',
 ]);
 
 // node-postgres and the pool report a dropped, closed or timed-out connection without a code.

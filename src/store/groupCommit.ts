@@ -39,7 +39,11 @@ const idempotencyId = (claim: { clientId: string; key: string }) => JSON.stringi
  * whose idempotency key was already used gets the earlier outcome instead of storing
  * anything: its ids when the body matches, a mismatch when it does not.
  */
-export async function commitGroup(sql: CommitSql, requests: WriteRequest[], idempotencyTtlMs: number): Promise<WriteOutcome[]> {
+export async function commitGroup(
+  sql: CommitSql,
+  requests: WriteRequest[],
+  idempotencyTtlMs: number,
+): Promise<WriteOutcome[]> {
   const now = Date.now();
   // A key used twice within this group: the later request replays the earlier one's outcome.
   const outcomes: (WriteOutcome | { kind: 'duplicate'; of: number } | undefined)[] = [];
@@ -90,13 +94,21 @@ export async function commitGroup(sql: CommitSql, requests: WriteRequest[], idem
   }
   if (rows.length > 0) await sql.write(rows, heads, keyRows);
   return outcomes.map((outcome) =>
-    outcome!.kind === 'duplicate' ? { kind: 'replayed', eventIds: (outcomes[outcome!.of] as { eventIds: string[] }).eventIds } : outcome!,
+    outcome!.kind === 'duplicate'
+      ? { kind: 'replayed', eventIds: (outcomes[outcome!.of] as { eventIds: string[] }).eventIds }
+      : outcome!,
   );
 }
 
 /** Live keys among the group's claims, with the ids their first request stored. */
-async function findIdempotencyKeys(sql: CommitSql, requests: WriteRequest[], now: number): Promise<Map<string, ClaimedKey>> {
-  const pairs = requests.flatMap((r): [string, string][] => (r.idempotency ? [[r.idempotency.clientId, r.idempotency.key]] : []));
+async function findIdempotencyKeys(
+  sql: CommitSql,
+  requests: WriteRequest[],
+  now: number,
+): Promise<Map<string, ClaimedKey>> {
+  const pairs = requests.flatMap((r): [string, string][] =>
+    r.idempotency ? [[r.idempotency.clientId, r.idempotency.key]] : [],
+  );
   const claimed = new Map<string, ClaimedKey>();
   if (pairs.length === 0) return claimed;
   for (const row of await sql.liveKeys(pairs, now)) {

@@ -38,7 +38,9 @@ parentPort!.on('message', (message: { id: number; requests: WriteRequest[] } | '
     let reply: CommitReply;
     try {
       connection ??= open();
-      const outcomes = await inSqliteTransaction(connection, (sql) => commitGroup(sql, message.requests, settings.idempotencyTtlMs));
+      const outcomes = await inSqliteTransaction(connection, (sql) =>
+        commitGroup(sql, message.requests, settings.idempotencyTtlMs),
+      );
       reply = { id: message.id, outcomes };
     } catch (caught) {
       const { name, message: text, code } = caught as Error & { code?: unknown };

@@ -106,7 +106,12 @@ const provoke = {
     const body = jsonBody(transaction);
     firstEvent(body).action = 'another action';
     const key = randomUUID();
-    const { status } = await send(transaction, transaction.request.method, { ...transaction.request.headers, 'Idempotency-Key': key }, JSON.stringify(body));
+    const { status } = await send(
+      transaction,
+      transaction.request.method,
+      { ...transaction.request.headers, 'Idempotency-Key': key },
+      JSON.stringify(body),
+    );
     if (status !== 201) throw new Error(`the first use of the key got ${status}, not 201`);
     setHeader(transaction.request, 'Idempotency-Key', key);
   },

@@ -25,7 +25,8 @@ export function parseCsv(text: string): string[][] {
         }
         field += text[i++];
       }
-      if (i < text.length && text[i] !== ',' && !text.startsWith('\r\n', i)) throw new Error(`garbage after quoted field at ${i}`);
+      if (i < text.length && text[i] !== ',' && !text.startsWith('\r\n', i))
+        throw new Error(`garbage after quoted field at ${i}`);
     } else if (text[i] === ',') {
       endField();
       i++;
@@ -35,7 +36,8 @@ export function parseCsv(text: string): string[][] {
       record = [];
       i += 2;
     } else {
-      if (text[i] === '"' || text[i] === '\r' || text[i] === '\n') throw new Error(`unquoted ${JSON.stringify(text[i])} at ${i}`);
+      if (text[i] === '"' || text[i] === '\r' || text[i] === '\n')
+        throw new Error(`unquoted ${JSON.stringify(text[i])} at ${i}`);
       field += text[i++];
     }
   }

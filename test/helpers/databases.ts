@@ -29,7 +29,11 @@ function noticeSkippedPostgres(): void {
 export async function createTestDatabase(kind: DatabaseKind, postgresUrl = TEST_POSTGRES_URL): Promise<TestDatabase> {
   if (kind === 'sqlite') {
     const dir = await mkdtemp(path.join(tmpdir(), 'audit-test-'));
-    return { kind, url: `sqlite:${path.join(dir, 'audit.db')}`, dispose: () => rm(dir, { recursive: true, force: true }) };
+    return {
+      kind,
+      url: `sqlite:${path.join(dir, 'audit.db')}`,
+      dispose: () => rm(dir, { recursive: true, force: true }),
+    };
   }
   // Each database gets its own schema, so runs never see each other's rows; search_path
   // travels in the URL, so the service and child processes need no test-only setting.
@@ -40,7 +44,8 @@ export async function createTestDatabase(kind: DatabaseKind, postgresUrl = TEST_
   return {
     kind,
     url: url.toString(),
-    dispose: () => withPostgres(postgresUrl, (client) => client.query(`DROP SCHEMA ${schema} CASCADE`)).then(() => undefined),
+    dispose: () =>
+      withPostgres(postgresUrl, (client) => client.query(`DROP SCHEMA ${schema} CASCADE`)).then(() => undefined),
   };
 }
 

@@ -69,7 +69,8 @@ export class Load {
     const target = this.answered + n;
     const deadline = Date.now() + timeoutMs;
     while (this.answered < target) {
-      if (Date.now() > deadline) throw new Error(`only ${this.answered - target + n} of ${n} requests answered in ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${this.answered - target + n} of ${n} requests answered in ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }

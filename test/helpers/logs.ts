@@ -17,6 +17,10 @@ export function captureLogs(level = 'trace'): CapturedLogs {
   return {
     logger,
     text,
-    lines: () => text().split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+    lines: () =>
+      text()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
   };
 }

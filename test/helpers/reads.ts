@@ -52,7 +52,11 @@ export const FILTER_CASES: FilterCase[] = [
   { name: 'source', query: { source: 'azure' }, matches: (e) => e.source === 'azure' },
   { name: 'serviceId', query: { serviceId: 'SKMS-1' }, matches: (e) => e.service.serviceId === 'SKMS-1' },
   { name: 'resourceId', query: { resourceId: 'stream/2' }, matches: (e) => e.resource.resourceId === 'stream/2' },
-  { name: 'userIdentifier', query: { userIdentifier: 'user3@example.com' }, matches: (e) => e.userIdentifier === 'user3@example.com' },
+  {
+    name: 'userIdentifier',
+    query: { userIdentifier: 'user3@example.com' },
+    matches: (e) => e.userIdentifier === 'user3@example.com',
+  },
   { name: 'from (inclusive)', query: { from: iso(BASE + 10 * MINUTE) }, matches: (e) => at(e) >= BASE + 10 * MINUTE },
   { name: 'to (exclusive)', query: { to: iso(BASE + 10 * MINUTE) }, matches: (e) => at(e) < BASE + 10 * MINUTE },
   {
@@ -61,9 +65,17 @@ export const FILTER_CASES: FilterCase[] = [
     matches: (e) => at(e) >= BASE + 5 * MINUTE && at(e) < BASE + 20 * MINUTE,
   },
   { name: 'one tag', query: { tag: 'region:eu' }, matches: (e) => tag(e, 'region') === 'eu' },
-  { name: 'a tag whose value holds colons', query: { tag: 'link:https://a.example:8443/3' }, matches: (e) => tag(e, 'link') === 'https://a.example:8443/3' },
+  {
+    name: 'a tag whose value holds colons',
+    query: { tag: 'link:https://a.example:8443/3' },
+    matches: (e) => tag(e, 'link') === 'https://a.example:8443/3',
+  },
   { name: 'a tag with an empty value', query: { tag: 'note:' }, matches: (e) => tag(e, 'note') === '' },
-  { name: 'two tags, both required', query: { tag: ['region:eu', 'env:prod'] }, matches: (e) => tag(e, 'region') === 'eu' && tag(e, 'env') === 'prod' },
+  {
+    name: 'two tags, both required',
+    query: { tag: ['region:eu', 'env:prod'] },
+    matches: (e) => tag(e, 'region') === 'eu' && tag(e, 'env') === 'prod',
+  },
   {
     name: 'action and userIdentifier',
     query: { action: 'update', userIdentifier: 'user1@example.com' },
@@ -129,7 +141,8 @@ export async function walkPages(
     const page = (await res.json()) as { items: StoredAuditEvent[]; nextCursor: string | null };
     expect(Object.keys(page).sort()).to.deep.equal(['items', 'nextCursor']);
     if (query.limit) expect(page.items.length).to.be.at.most(Number(query.limit));
-    if (page.nextCursor !== null) expect(page.items.length, 'a page before the last is full').to.equal(Number(query.limit ?? 100));
+    if (page.nextCursor !== null)
+      expect(page.items.length, 'a page before the last is full').to.equal(Number(query.limit ?? 100));
     items.push(...page.items);
     cursor = page.nextCursor;
     pages++;
@@ -146,7 +159,8 @@ export async function appendEvents(store: AuditStore, events: AuditEvent[]): Pro
   // A commit answers only the ids: read the stored events back, tenant by tenant.
   const stored = new Map<string, StoredAuditEvent>();
   for (const imsOrgId of new Set(events.map((event) => event.imsOrgId))) {
-    for await (const batch of await store.exportEvents({ imsOrgId })) for (const event of batch) stored.set(event.id, event);
+    for await (const batch of await store.exportEvents({ imsOrgId }))
+      for (const event of batch) stored.set(event.id, event);
   }
   return outcome.eventIds.map((id) => stored.get(id)!);
 }

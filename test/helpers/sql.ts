@@ -34,7 +34,11 @@ export interface StoredCheck {
  * reading it directly (not through the service), and verifies every tenant's chain. Every
  * event stored must carry a unique action, so that a request stored twice shows.
  */
-export async function checkStored(databaseUrl: string, acked: Map<string, string>, orgs: string[]): Promise<StoredCheck> {
+export async function checkStored(
+  databaseUrl: string,
+  acked: Map<string, string>,
+  orgs: string[],
+): Promise<StoredCheck> {
   return withKnex(databaseUrl, async (db) => {
     const rows: { id: string; ims_org_id: string; action: string }[] = await db('audit_events')
       .whereIn('ims_org_id', orgs)
