@@ -37,7 +37,7 @@ try {
 run('format', bin('prettier'), ['--check', '.']);
 run('type check', bin('tsc'), ['--noEmit', '-p', '.']);
 run('lint (typescript-eslint, layering)', bin('eslint'), ['.', '--max-warnings', '0']);
-run('unit and integration tests', bin('mocha'), []);
+run('unit and integration tests', bin('mocha'), ['test/**/*.test.ts']);
 run('contract test (Dredd)', 'npm', ['run', '-s', 'test:contract']);
 if (!process.env.TEST_POSTGRES_URL) {
   console.log('\nNOTICE: the PostgreSQL tests were SKIPPED (set TEST_POSTGRES_URL=postgres://… to run them).');
