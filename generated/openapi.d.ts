@@ -454,7 +454,8 @@ export interface components {
          * Format: date-time
          * @description Time at which the event occured, as an RFC 3339 date-time with a
          *     time zone, Example 2017-10-31T00:02:04.232Z. It must be a real
-         *     instant. It is stored normalised to UTC with millisecond precision
+         *     instant whose UTC form falls in years 0001-9999 (the years RFC 3339
+         *     can write). It is stored normalised to UTC with millisecond precision
          *     (digits beyond milliseconds are truncated).
          * @example 2017-10-31T00:02:04.232Z
          */

@@ -158,6 +158,16 @@ describeEachDatabase('POST /audits', (database) => {
         /body\.timestamp must be an RFC 3339 date-time/,
       ],
       [
+        'an instant before year 0001 in UTC (RFC 3339 has no negative years)',
+        sampleEvent({ timestamp: '0001-01-01T00:00:00+01:00' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
+      [
+        'an instant after year 9999 in UTC',
+        sampleEvent({ timestamp: '9999-12-31T23:30:00-01:00' }),
+        /body\.timestamp must be an RFC 3339 date-time/,
+      ],
+      [
         'a free-text date',
         sampleEvent({ timestamp: 'Tue Oct 31 2017' }),
         /body\.timestamp must be an RFC 3339 date-time/,

@@ -5,7 +5,9 @@
 
 /**
  * The instant an RFC 3339 date-time names, in epoch milliseconds, or undefined when the text is
- * not one or names no real instant (2017-02-30, 24:00, leap second 23:59:60, offset +25:00).
+ * not one or names no real instant (2017-02-30, 24:00, leap second 23:59:60, offset +25:00), or
+ * when its UTC form would fall outside years 0001-9999: it is stored and served in UTC, and
+ * RFC 3339 has no other years (0000-01-01T00:00:00+01:00 would come back as -000001-12-31…).
  */
 export function parseInstant(text: string): number | undefined {
   const length = text.length;
@@ -50,7 +52,9 @@ export function parseInstant(text: string): number | undefined {
   }
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 59) return undefined;
-  return daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMs;
+  const epochMs =
+    daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000 + millis - offsetMs;
+  return epochMs >= FIRST_INSTANT_MS && epochMs < END_INSTANT_MS ? epochMs : undefined;
 }
 
 /**
@@ -75,6 +79,9 @@ export function formatInstant(epochMs: number): string {
 }
 
 const ZERO = 48; // '0'
+// 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z: the UTC instants RFC 3339 can write.
+const FIRST_INSTANT_MS = -62_135_596_800_000;
+const END_INSTANT_MS = 253_402_300_800_000;
 
 function isDigit(code: number): boolean {
   return code >= ZERO && code <= ZERO + 9;
