@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from 'jose';
 import type { AuthConfig } from '../config';
 import { UnavailableError } from '../domain/errors';
 import { loadOrCreateDevSecret } from './devSecret';
@@ -31,7 +39,7 @@ export async function createTokenVerifier(auth: AuthConfig): Promise<TokenVerifi
       break;
     }
     case 'jwks-file': {
-      const keys = createLocalJWKSet(JSON.parse(await readFile(auth.jwksFile, 'utf8')));
+      const keys = createLocalJWKSet(JSON.parse(await readFile(auth.jwksFile, 'utf8')) as JSONWebKeySet);
       verify = (token) => jwtVerify(token, keys, { ...options, algorithms: ASYMMETRIC_ALGORITHMS });
       break;
     }
