@@ -302,6 +302,9 @@ describe('Merkle tree (RFC 9162 §2.1)', () => {
             expect(verifyInclusion(index, size, leaf, proof.slice(1), root), `${at}, shortened`).to.equal(false);
           }
           expect(verifyInclusion(index, size, leaf, [...proof, root], root), `${at}, lengthened`).to.equal(false);
+          // RFC 9162 §2.1.3.2 step 4a: a proof longer than the path cannot vouch for a made-up root above it.
+          const madeUp = nodeHash(root, root);
+          expect(verifyInclusion(index, size, leaf, [...proof, root], madeUp), `${at}, extended`).to.equal(false);
           checked++;
         }
       }
@@ -336,6 +339,9 @@ describe('Merkle tree (RFC 9162 §2.1)', () => {
           if (m < n) {
             expect(verifyConsistency(m, n, rootM, rootN, proof.slice(1)), `${at}, shortened`).to.equal(false);
             expect(verifyConsistency(m, n, rootM, rootN, [...proof, rootN]), `${at}, lengthened`).to.equal(false);
+            // RFC 9162 §2.1.4.2 step 6a: nor can a longer proof tie two made-up roots above the real ones.
+            const [madeUpM, madeUpN] = [nodeHash(rootN, rootM), nodeHash(rootN, rootN)];
+            expect(verifyConsistency(m, n, madeUpM, madeUpN, [...proof, rootN]), `${at}, extended`).to.equal(false);
           }
           checked++;
         }

@@ -13,7 +13,10 @@ export function sha256(data: Uint8Array): Uint8Array {
  * An Ed25519 key (RFC 8032) from its 32-byte private seed: the public key, and a signing function
  * that holds the private key in its closure, out of reach of loggers and serialisers.
  */
-export function ed25519FromSeed(seed: Uint8Array): { publicKey: Uint8Array; sign(message: Uint8Array): Uint8Array } {
+export function ed25519FromSeed(seed: Uint8Array): {
+  publicKey: Uint8Array;
+  sign: (message: Uint8Array) => Uint8Array;
+} {
   if (seed.length !== 32) throw new Error('an Ed25519 seed is 32 bytes');
   // node:crypto imports raw Ed25519 keys only inside their fixed ASN.1 wrappers (RFC 8410).
   const privateKey = createPrivateKey({
@@ -46,12 +49,14 @@ export function toBase64(bytes: Uint8Array): string {
 }
 
 /**
- * Standard padded base64 (RFC 4648 §4) to bytes, or undefined if the text is not exactly that:
- * Buffer's own decoder skips characters outside the alphabet, which a signature format must not.
+ * Standard padded base64 (RFC 4648 §4) to bytes, or undefined unless the text is exactly the
+ * canonical encoding of what it decodes to: Buffer's decoder skips characters outside the
+ * alphabet and ignores padding bits, and a signature format must not accept two spellings of the
+ * same bytes (Go's decoder, by default, ignores padding bits too; this is its Strict mode).
  */
 export function fromBase64(text: string): Uint8Array | undefined {
-  if (!BASE64.test(text)) return undefined;
-  return new Uint8Array(Buffer.from(text, 'base64'));
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? new Uint8Array(bytes) : undefined;
 }
 
 /** The bytes of a string in UTF-8. */
@@ -63,8 +68,6 @@ export function utf8(text: string): Uint8Array {
 export function concat(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 // DER prefixes of an Ed25519 PKCS #8 private key and SubjectPublicKeyInfo (RFC 8410 §7 and §4),
 // each followed by the 32 raw key bytes.
