@@ -321,6 +321,14 @@ describe('C2SP signed notes, as Go’s sumdb/note reads and writes them', () => 
         origin: 'original.example.com',
         size: 42,
       });
+      // The example of https://github.com/C2SP/C2SP/blob/5ba5ee830903e91240fc6f9f3a7a9293d49e69c9/tlog-checkpoint.md
+      const example = parseCheckpoint(
+        'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n',
+      );
+      expect(example).to.include({ origin: 'example.com/behind-the-sofa', size: 20852163 });
+      expect(Buffer.from(example.rootHash).toString('hex')).to.equal(
+        '0ac5186a91863e8e1d90c808014aa89bf5da8e3ee1d9f07630f0378f68f1ab62',
+      );
     });
 
     it('refuses to format a checkpoint that could not be read back', () => {
