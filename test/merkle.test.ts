@@ -1,0 +1,560 @@
+import { createHash } from 'node:crypto';
+import { expect } from 'chai';
+import { AuditError } from '../src/domain/errors';
+import {
+  consistencyProof,
+  EMPTY_ROOT,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  nodesForAppend,
+  nodesForConsistencyProof,
+  nodesForInclusionProof,
+  nodesForTreeHash,
+  rootFromLeaves,
+  splitStoredHashIndex,
+  storedHashes,
+  storedHashIndex,
+  treeHash,
+  verifyConsistency,
+  verifyInclusion,
+  type Hash,
+  type HashReader,
+  type NodeId,
+} from '../src/domain/merkle';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const unhex = (text: string): Hash => new Uint8Array(Buffer.from(text, 'hex'));
+const unbase64 = (text: string): Hash => new Uint8Array(Buffer.from(text, 'base64'));
+const flipped = (hash: Hash, bit = 0): Hash => hash.map((byte, i) => (i === bit >> 3 ? byte ^ (1 << (bit & 7)) : byte));
+
+/** A store as the service will keep one: every stored hash, at its storedHashIndex position. */
+class MemoryTree {
+  readonly nodes: Hash[] = [];
+  readonly leaves: Hash[] = [];
+  reads: NodeId[][] = [];
+
+  append(leaf: Hash): void {
+    for (const node of storedHashes(this.leaves.length, leaf, this.read)) {
+      // Go's tlog order: the hashes appended for leaf n sit at consecutive positions from storedHashIndex(0, n).
+      expect(storedHashIndex(node.level, node.index), `position of ${node.level}/${node.index}`).to.equal(
+        this.nodes.length,
+      );
+      this.nodes.push(node.hash);
+    }
+    this.leaves.push(leaf);
+  }
+
+  readonly read: HashReader = (ids) => {
+    this.reads.push([...ids]);
+    return ids.map(({ level, index }) => {
+      const hash = this.nodes[storedHashIndex(level, index)];
+      if (hash === undefined) throw new Error(`node ${level}/${index} is not stored`);
+      return hash;
+    });
+  };
+}
+
+function treeOf(count: number, leafData = (i: number) => Buffer.from(`leaf ${i}`)): MemoryTree {
+  const tree = new MemoryTree();
+  for (let i = 0; i < count; i++) tree.append(leafHash(leafData(i)));
+  return tree;
+}
+
+// The 8 leaf inputs of transparency-dev/merkle testonly/constants.go (LeafInputs), the hashes of
+// every complete subtree over them by (level, index) (NodeHashes), and the root of each prefix
+// (RootHashes). https://github.com/transparency-dev/merkle/blob/417fb0c314750d94e53942e9f92e79b6d35915db/testonly/constants.go
+const LEAF_INPUTS = [
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+];
+const NODE_HASHES = [
+  [
+    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+    '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+    '0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7',
+    '07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7',
+    'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    '4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658',
+    'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+    '46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1',
+  ],
+  [
+    'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+    '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+    '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+    'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+  ],
+  [
+    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+  ],
+  ['5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328'],
+];
+const ROOT_HASHES = [
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+  'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+  'aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77',
+  'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+  '4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4',
+  '76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef',
+  'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
+  '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
+];
+
+// The happy-path proofs of https://github.com/transparency-dev/merkle/tree/417fb0c/testdata (inclusion/ and
+// consistency/, Apache-2.0, Copyright Google LLC), as proof/verify_test.go reads them: the 8-leaf tree of LEAF_INPUTS.
+const HAPPY_INCLUSION = [
+  {
+    file: 'inclusion/0/happy-path.json',
+    leafIdx: 0,
+    treeSize: 1,
+    root: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    leafHash: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    proof: [],
+  },
+  {
+    file: 'inclusion/1/happy-path.json',
+    leafIdx: 0,
+    treeSize: 8,
+    root: 'XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=',
+    leafHash: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    proof: [
+      'lqKW0iTyhcZ77pPDD4owkVfw2qNdxbh+QQt4YwoJz8c=',
+      'Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=',
+      'a0eq8p7jwq+a+Im8H7klTavTEXfxYjLdaqsDXKOb9uQ=',
+    ],
+  },
+  {
+    file: 'inclusion/2/happy-path.json',
+    leafIdx: 5,
+    treeSize: 8,
+    root: 'XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=',
+    leafHash: 'QnGia+DYqE8L1UyMMC58s6O10fpngKQLzOKHNHfatlg=',
+    proof: [
+      'vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms=',
+      'yoVOoSjtBQtBs1/8G4e46yveRh6eO1WW7Oa51ZdaCuA=',
+      '037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=',
+    ],
+  },
+  {
+    file: 'inclusion/3/happy-path.json',
+    leafIdx: 2,
+    treeSize: 3,
+    root: 'rra8/idLcKFPsGel5VeCZNsPqbUa9eC6FZFY8yngbnc=',
+    leafHash: 'ApjRIpBtz8EIkstTpzmS/FufST6kybrbJ7eRtBJ6f+c=',
+    proof: ['+sVCA+fMaWzw38tCySodnbr3CtnmIfS9jZhmLwDjwSU='],
+  },
+  {
+    file: 'inclusion/4/happy-path.json',
+    leafIdx: 1,
+    treeSize: 5,
+    root: 'Tju7H3tHjc/nH7YxYxUZo7yhLJrvyhYSv85ME6hiZNQ=',
+    leafHash: 'lqKW0iTyhcZ77pPDD4owkVfw2qNdxbh+QQt4YwoJz8c=',
+    proof: [
+      'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+      'Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=',
+      'vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms=',
+    ],
+  },
+  {
+    file: 'inclusion/single-entry/matching-root-and-leaf.json',
+    leafIdx: 0,
+    treeSize: 1,
+    root: 'DTrtAjFI/9KiWfvQzcf7PPl1ZYdg03dbgq9vkKrMLfw=',
+    leafHash: 'DTrtAjFI/9KiWfvQzcf7PPl1ZYdg03dbgq9vkKrMLfw=',
+    proof: [],
+  },
+];
+const HAPPY_CONSISTENCY = [
+  {
+    file: 'consistency/0/happy-path.json',
+    size1: 1,
+    size2: 1,
+    root1: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    root2: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    proof: [],
+  },
+  {
+    file: 'consistency/1/happy-path.json',
+    size1: 1,
+    size2: 8,
+    root1: 'bjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB0=',
+    root2: 'XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=',
+    proof: [
+      'lqKW0iTyhcZ77pPDD4owkVfw2qNdxbh+QQt4YwoJz8c=',
+      'Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=',
+      'a0eq8p7jwq+a+Im8H7klTavTEXfxYjLdaqsDXKOb9uQ=',
+    ],
+  },
+  {
+    file: 'consistency/2/happy-path.json',
+    size1: 6,
+    size2: 8,
+    root1: 'duZ9rbzfHhDht03cYIq9L5jfsW+851J3tSMqEn8gh+8=',
+    root2: 'XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=',
+    proof: [
+      'DrxdNDf74tsVi58Sah0RjjCBgQMdCpSfje3t68VY72o=',
+      'yoVOoSjtBQtBs1/8G4e46yveRh6eO1WW7Oa51ZdaCuA=',
+      '037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=',
+    ],
+  },
+  {
+    file: 'consistency/3/happy-path.json',
+    size1: 2,
+    size2: 5,
+    root1: '+sVCA+fMaWzw38tCySodnbr3CtnmIfS9jZhmLwDjwSU=',
+    root2: 'Tju7H3tHjc/nH7YxYxUZo7yhLJrvyhYSv85ME6hiZNQ=',
+    proof: ['Xwg/ChozygdqlSeYMlgNs+DvRYS9/x9UyKNg9Q3jAx4=', 'vBoGQ7EuTS18d5GPROD095qDi2z57FtcKD4fTYhZnms='],
+  },
+  {
+    file: 'consistency/4/happy-path.json',
+    size1: 6,
+    size2: 7,
+    root1: 'duZ9rbzfHhDht03cYIq9L5jfsW+851J3tSMqEn8gh+8=',
+    root2: '3bib5AOAnjJXUNPSY814kpwpQreUKjS3fhIslZSnTIw=',
+    proof: [
+      'DrxdNDf74tsVi58Sah0RjjCBgQMdCpSfje3t68VY72o=',
+      'sIaT7C5yFZcTBkHoIR5+7cy0wmQTlj7ubB4u0W/7Gl8=',
+      '037kGJdt2VdTwcc4Yrk5j6Kiz5tP8P3+izDNlSCWFLc=',
+    ],
+  },
+  {
+    file: 'consistency/additional/sizes-are-equal-one-and-proof-is-empty.json',
+    size1: 1,
+    size2: 1,
+    root1: 'ZG9uJ3QgY2FyZSAy',
+    root2: 'ZG9uJ3QgY2FyZSAy',
+    proof: [],
+  },
+];
+
+describe('Merkle tree (RFC 9162 §2.1)', () => {
+  describe('hashes', () => {
+    const leaves = LEAF_INPUTS.map((input) => leafHash(unhex(input)));
+
+    it('hashes leaves, nodes and the empty tree as the transparency-dev/merkle vectors do', () => {
+      expect(hex(EMPTY_ROOT)).to.equal(ROOT_HASHES[0]);
+      expect(leaves.map(hex)).to.deep.equal(NODE_HASHES[0]);
+      expect(hex(nodeHash(leaves[0], leaves[1]))).to.equal(NODE_HASHES[1][0]);
+      expect(hex(nodeHash(leaves[1], leaves[0]))).to.not.equal(NODE_HASHES[1][0]);
+    });
+
+    it('gives the vectors’ root for every prefix of the 8 leaves, from the leaves and from the store', () => {
+      const tree = new MemoryTree();
+      for (let size = 0; size <= 8; size++) {
+        expect(hex(rootFromLeaves(leaves.slice(0, size))), `rootFromLeaves, size ${size}`).to.equal(ROOT_HASHES[size]);
+        expect(hex(treeHash(size, tree.read)), `treeHash, size ${size}`).to.equal(ROOT_HASHES[size]);
+        if (size < 8) tree.append(leaves[size]);
+      }
+    });
+
+    it('stores exactly the hash of every complete subtree, as the vectors list them by level and index', () => {
+      const tree = new MemoryTree();
+      leaves.forEach((leaf) => tree.append(leaf));
+      const stored = tree.nodes.map((hash, position) => ({ ...splitStoredHashIndex(position), hash: hex(hash) }));
+      const expected = NODE_HASHES.flatMap((row, level) => row.map((hash, index) => ({ level, index, hash })));
+      const byPosition = (a: NodeId, b: NodeId) =>
+        storedHashIndex(a.level, a.index) - storedHashIndex(b.level, b.index);
+      expect(stored).to.deep.equal(expected.sort(byPosition));
+    });
+  });
+
+  describe('stored hash index (Go tlog StoredHashIndex)', () => {
+    it('orders nodes as Go does: each leaf, then the subtrees it completes', () => {
+      // tlog.go: leaf n is written right after the subtrees completed by leaf n−1.
+      const order = [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [0, 2],
+        [0, 3],
+        [1, 1],
+        [2, 0],
+        [0, 4],
+      ];
+      expect(order.map(([level, index]) => storedHashIndex(level, index))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    it('is inverted by splitStoredHashIndex, beyond 32 bits too', () => {
+      for (let position = 0; position < 5000; position++) {
+        const { level, index } = splitStoredHashIndex(position);
+        expect(storedHashIndex(level, index)).to.equal(position);
+      }
+      for (const [level, index] of [
+        [0, 2 ** 40 + 3],
+        [7, 2 ** 33 + 1],
+        [40, 5],
+      ]) {
+        expect(splitStoredHashIndex(storedHashIndex(level, index))).to.deep.equal({ level, index });
+      }
+    });
+
+    it('reads the left siblings of the subtrees a new leaf completes', () => {
+      expect(nodesForAppend(0)).to.deep.equal([]);
+      expect(nodesForAppend(6)).to.deep.equal([]);
+      expect(nodesForAppend(7)).to.deep.equal([
+        { level: 0, index: 6 },
+        { level: 1, index: 2 },
+        { level: 2, index: 0 },
+      ]);
+    });
+  });
+
+  describe('transparency-dev/merkle happy-path vectors', () => {
+    const b64 = (text: string) => unbase64(text);
+    const proof = (list: string[]) => list.map(unbase64);
+
+    it('verifies each of them, and none with its root altered', () => {
+      for (const p of HAPPY_INCLUSION) {
+        expect(verifyInclusion(p.leafIdx, p.treeSize, b64(p.leafHash), proof(p.proof), b64(p.root)), p.file).to.equal(
+          true,
+        );
+        const other = b64(p.root);
+        other[0] ^= 1;
+        expect(verifyInclusion(p.leafIdx, p.treeSize, b64(p.leafHash), proof(p.proof), other), p.file).to.equal(false);
+      }
+      for (const p of HAPPY_CONSISTENCY) {
+        expect(verifyConsistency(p.size1, p.size2, b64(p.root1), b64(p.root2), proof(p.proof)), p.file).to.equal(true);
+        const other = b64(p.root2);
+        other[0] ^= 1;
+        expect(verifyConsistency(p.size1, p.size2, b64(p.root1), other, proof(p.proof)), p.file).to.equal(false);
+      }
+    });
+
+    it('builds their proofs byte for byte', () => {
+      const tree = new MemoryTree();
+      LEAF_INPUTS.forEach((input) => tree.append(leafHash(unhex(input))));
+      for (const p of HAPPY_INCLUSION) {
+        expect(inclusionProof(p.leafIdx, p.treeSize, tree.read).map(hex), p.file).to.deep.equal(
+          proof(p.proof).map(hex),
+        );
+      }
+      for (const p of HAPPY_CONSISTENCY) {
+        expect(consistencyProof(p.size1, p.size2, tree.read).map(hex), p.file).to.deep.equal(proof(p.proof).map(hex));
+      }
+    });
+  });
+
+  describe('subtree test vectors of draft-ietf-plants-merkle-tree-certs', () => {
+    // Rolling SHA-256 digests from transparency-dev/merkle testonly/vectors_test.go (commit 417fb0c),
+    // over the tree of 130 leaves d[i] = byte i. A subtree [start, end) with start = 0 is an RFC 9162
+    // tree of `end` leaves, and any other valid subtree is one too, offset by start.
+    const MAX = 130;
+    const tree = treeOf(MAX, (i) => Buffer.from([i]));
+    const isValid = (start: number, end: number) => start === 0 || start === end || start % bitCeil(end - start) === 0;
+    const bitCeil = (n: number) => 2 ** Math.ceil(Math.log2(n));
+    const offset =
+      (start: number): HashReader =>
+      (ids) =>
+        tree.read(ids.map(({ level, index }) => ({ level, index: index + start / 2 ** level })));
+
+    it('matches the subtree hash vector', () => {
+      const digest = createHash('sha256');
+      for (let end = 0; end <= MAX; end++) {
+        for (let start = 0; start <= end; start++) {
+          if (!isValid(start, end)) continue;
+          digest.update(`[${start}, ${end}) ${hex(rootFromLeaves(tree.leaves.slice(start, end)))}\n`);
+        }
+      }
+      expect(digest.digest('hex')).to.equal('b82806ad4265bb151c1119c0f4db437bb4d1a1f887b3a7fba1cd4ebf552e3e81');
+    });
+
+    it('matches the subtree inclusion proof vector', () => {
+      const digest = createHash('sha256');
+      for (let end = 0; end <= MAX; end++) {
+        for (let start = 0; start <= end; start++) {
+          if (!isValid(start, end)) continue;
+          for (let index = start; index < end; index++) {
+            const proof = inclusionProof(index - start, end - start, offset(start));
+            digest.update(`${index} [${start}, ${end})${proof.map((h) => ' ' + hex(h)).join('')}\n`);
+          }
+        }
+      }
+      expect(digest.digest('hex')).to.equal('ac2a8f989e44d99e399db448050ff5f19757df53cfb716aa81015d3955d8163f');
+    });
+  });
+
+  describe('every proof over many tree sizes', () => {
+    const SIZES = [...Array.from({ length: 70 }, (_, i) => i + 1), 127, 128, 129, 1000, 1025];
+    const tree = treeOf(2 * Math.max(...SIZES));
+    const roots = new Map<number, Hash>();
+    /** The real root of the tree at a size: a proof's claim about another size is checked against that tree. */
+    const rootAt = (size: number) => roots.get(size) ?? roots.set(size, treeHash(size, tree.read)).get(size)!;
+    /** Every index for the small trees; edges and a spread for the large ones. */
+    const sample = (n: number) =>
+      n <= 70
+        ? Array.from({ length: n }, (_, i) => i)
+        : [0, 1, n >> 1, n - 2, n - 1, ...[3, 37, 64, 511].filter((i) => i < n)];
+
+    // The root does not commit to the size (a checkpoint's signature does), so an altered size is
+    // checked against the root of the tree of that size: the RFC verifier does accept some proofs
+    // for other sizes with the original root (the proof 1 → 3 as 1 → 4, taking leaf 2 for [2, 4)).
+    it('verifies every inclusion proof, and none with a hash, index or size altered', () => {
+      let checked = 0;
+      for (const size of SIZES) {
+        const root = rootAt(size);
+        expect(hex(root)).to.equal(hex(rootFromLeaves(tree.leaves.slice(0, size))));
+        for (const index of sample(size)) {
+          const leaf = tree.leaves[index];
+          const proof = inclusionProof(index, size, tree.read);
+          const at = `leaf ${index} of ${size}`;
+          expect(verifyInclusion(index, size, leaf, proof, root), at).to.equal(true);
+          proof.forEach((_, i) => {
+            const bad = proof.map((h, j) => (j === i ? flipped(h, 8 * i + 3) : h));
+            expect(verifyInclusion(index, size, leaf, bad, root), `${at}, proof[${i}] altered`).to.equal(false);
+          });
+          expect(verifyInclusion(index, size, flipped(leaf), proof, root), `${at}, leaf altered`).to.equal(false);
+          expect(verifyInclusion(index, size, leaf, proof, flipped(root, 255)), `${at}, root altered`).to.equal(false);
+          for (const other of [index - 1, index + 1, index ^ 1]) {
+            if (other === index) continue;
+            expect(verifyInclusion(other, size, leaf, proof, root), `${at} as index ${other}`).to.equal(false);
+          }
+          for (const other of [size - 1, size + 1, 2 * size]) {
+            const claim = verifyInclusion(index, other, leaf, proof, rootAt(other));
+            expect(claim, `${at} as size ${other}`).to.equal(false);
+          }
+          if (proof.length > 0) {
+            expect(verifyInclusion(index, size, leaf, proof.slice(1), root), `${at}, shortened`).to.equal(false);
+          }
+          expect(verifyInclusion(index, size, leaf, [...proof, root], root), `${at}, lengthened`).to.equal(false);
+          // RFC 9162 §2.1.3.2 step 4a: a proof longer than the path cannot vouch for a made-up root above it.
+          const madeUp = nodeHash(root, root);
+          expect(verifyInclusion(index, size, leaf, [...proof, root], madeUp), `${at}, extended`).to.equal(false);
+          checked++;
+        }
+      }
+      expect(checked).to.be.greaterThan(2500);
+    });
+
+    it('verifies every consistency proof, and none with a hash or a size altered', () => {
+      let checked = 0;
+      for (const n of SIZES) {
+        const rootN = rootAt(n);
+        for (const m of sample(n).map((i) => i + 1)) {
+          const rootM = rootAt(m);
+          const proof = consistencyProof(m, n, tree.read);
+          const at = `${m} → ${n}`;
+          expect(verifyConsistency(m, n, rootM, rootN, proof), at).to.equal(true);
+          proof.forEach((_, i) => {
+            const bad = proof.map((h, j) => (j === i ? flipped(h, 8 * i + 5) : h));
+            expect(verifyConsistency(m, n, rootM, rootN, bad), `${at}, proof[${i}] altered`).to.equal(false);
+          });
+          expect(verifyConsistency(m, n, flipped(rootM), rootN, proof), `${at}, first root altered`).to.equal(false);
+          expect(verifyConsistency(m, n, rootM, flipped(rootN), proof), `${at}, second root altered`).to.equal(false);
+          for (const [m2, n2] of [
+            [m - 1, n],
+            [m + 1, n],
+            [m, n - 1],
+            [m, n + 1],
+          ]) {
+            if (m2 === n2 && m2 === m) continue;
+            const claim = verifyConsistency(m2, n2, rootAt(m2), rootAt(n2), proof);
+            expect(claim, `${at} as ${m2} → ${n2}`).to.equal(false);
+          }
+          if (m < n) {
+            expect(verifyConsistency(m, n, rootM, rootN, proof.slice(1)), `${at}, shortened`).to.equal(false);
+            expect(verifyConsistency(m, n, rootM, rootN, [...proof, rootN]), `${at}, lengthened`).to.equal(false);
+            // RFC 9162 §2.1.4.2 step 6a: nor can a longer proof tie two made-up roots above the real ones.
+            const [madeUpM, madeUpN] = [nodeHash(rootN, rootM), nodeHash(rootN, rootN)];
+            expect(verifyConsistency(m, n, madeUpM, madeUpN, [...proof, rootN]), `${at}, extended`).to.equal(false);
+          }
+          checked++;
+        }
+      }
+      expect(checked).to.be.greaterThan(2500);
+    });
+
+    it('reads O(log n) stored hashes, in one batch, for a root and for each proof', () => {
+      const size = 1025;
+      const bound = 2 * Math.ceil(Math.log2(size));
+      for (const [nodes, build] of [
+        [nodesForTreeHash(size), () => treeHash(size, tree.read)],
+        [nodesForInclusionProof(700, size), () => inclusionProof(700, size, tree.read)],
+        [nodesForConsistencyProof(3, size), () => consistencyProof(3, size, tree.read)],
+        [nodesForConsistencyProof(1000, size), () => consistencyProof(1000, size, tree.read)],
+      ] as const) {
+        tree.reads = [];
+        build();
+        expect(tree.reads).to.deep.equal([nodes]);
+        expect(nodes.length).to.be.within(1, bound);
+      }
+    });
+  });
+
+  describe('trees beyond 32 bits', () => {
+    // With every leaf the same, each level's nodes share one hash, so a tree of any size is cheap to
+    // store; a 32-bit shift anywhere in the index arithmetic would fail these proofs.
+    const levels: Hash[] = [leafHash(Buffer.from('same'))];
+    for (let l = 1; l <= 52; l++) levels.push(nodeHash(levels[l - 1], levels[l - 1]));
+    const read: HashReader = (ids) => ids.map(({ level }) => levels[level]);
+
+    it('proves inclusion and consistency in trees of more than 2^32 leaves', () => {
+      for (const [index, size] of [
+        [2 ** 32, 2 ** 33 + 5],
+        [2 ** 40 + 7, 2 ** 41 - 1],
+        [2 ** 50 - 2, 2 ** 50],
+      ]) {
+        const root = treeHash(size, read);
+        const proof = inclusionProof(index, size, read);
+        expect(verifyInclusion(index, size, levels[0], proof, root), `leaf ${index} of ${size}`).to.equal(true);
+        expect(verifyInclusion(index, size + 1, levels[0], proof, treeHash(size + 1, read))).to.equal(false);
+        expect(verifyInclusion(index, size, levels[0], [flipped(proof[0]), ...proof.slice(1)], root)).to.equal(false);
+        const consistency = consistencyProof(index + 1, size, read);
+        expect(verifyConsistency(index + 1, size, treeHash(index + 1, read), root, consistency)).to.equal(true);
+        expect(verifyConsistency(index + 1, size, root, root, consistency)).to.equal(false);
+      }
+    });
+  });
+
+  describe('arguments', () => {
+    const tree = treeOf(5);
+
+    it('refuses a proof outside the tree with a bad_request naming the sizes', () => {
+      const refusals: [() => unknown, RegExp][] = [
+        [() => inclusionProof(5, 5, tree.read), /leaf index 5 is not below tree size 5/],
+        [() => inclusionProof(-1, 5, tree.read), /leaf index must be a non-negative safe integer/],
+        [() => inclusionProof(0, 1.5, tree.read), /tree size must be a non-negative safe integer, not 1.5/],
+        [() => consistencyProof(0, 5, tree.read), /no consistency proof from tree size 0 to 5/],
+        [() => consistencyProof(6, 5, tree.read), /no consistency proof from tree size 6 to 5/],
+        [() => treeHash(2 ** 53, tree.read), /tree size must be a non-negative safe integer/],
+      ];
+      for (const [call, message] of refusals) {
+        expect(call).to.throw(AuditError, message).with.property('reason', 'bad_request');
+      }
+    });
+
+    it('answers the trivial proofs without reading', () => {
+      tree.reads = [];
+      expect(inclusionProof(0, 1, tree.read)).to.deep.equal([]);
+      expect(consistencyProof(5, 5, tree.read)).to.deep.equal([]);
+      expect(tree.reads).to.deep.equal([]);
+      expect(verifyConsistency(5, 5, treeHash(5, tree.read), treeHash(5, tree.read), [])).to.equal(true);
+    });
+
+    it('fails verification of impossible sizes rather than throwing', () => {
+      const root = treeHash(5, tree.read);
+      expect(verifyInclusion(5, 5, tree.leaves[0], [], root)).to.equal(false);
+      expect(verifyInclusion(-1, 5, tree.leaves[0], [], root)).to.equal(false);
+      expect(verifyInclusion(0, NaN, tree.leaves[0], [], root)).to.equal(false);
+      expect(verifyInclusion(0, 1, new Uint8Array(0), [], new Uint8Array(0))).to.equal(false);
+      expect(verifyConsistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])).to.equal(false);
+      expect(verifyConsistency(6, 5, root, root, [])).to.equal(false);
+      expect(verifyConsistency(1.5, 5, root, root, [root])).to.equal(false);
+    });
+
+    it('refuses a reader that answers the wrong number or size of hashes', () => {
+      expect(() => treeHash(3, () => [])).to.throw(/answered 0 hashes for 2 nodes/);
+      expect(() => treeHash(3, (ids) => ids.map(() => new Uint8Array(31)))).to.throw(/31 bytes, not 32/);
+      expect(() => storedHashes(3, new Uint8Array(32), () => [new Uint8Array(32)])).to.throw(/answered 1 hashes for 2/);
+      expect(() => storedHashes(0, new Uint8Array(31), tree.read)).to.throw(/leaf hash is 31 bytes/);
+    });
+  });
+});
