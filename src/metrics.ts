@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolStats } from './store/auditStore';
+import type { PoolStats } from './store/db';
 
-/** What the gauges read at scrape time: the writer's queue and the store's connection pool. */
+/** What the gauges read at scrape time: the writer's queue and the connections commits use. */
 export interface MetricSources {
   writeQueueDepth(): number;
   poolStats(): PoolStats;

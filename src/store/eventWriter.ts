@@ -1,6 +1,6 @@
-import type { AuditStore } from './auditStore';
-import type { WriteOutcome, WriteRequest } from './groupCommit';
 import { UnavailableError } from '../domain/errors';
+import type { WriteOutcome, WriteRequest } from '../domain/linking';
+import type { Committer } from './committer';
 import { StoreUnavailableError } from './errors';
 
 export interface EventWriterOptions {
@@ -35,7 +35,7 @@ export class EventWriter {
   private flushing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: AuditStore,
+    private readonly store: Pick<Committer, 'commit'>,
     private readonly options: EventWriterOptions,
   ) {}
 
