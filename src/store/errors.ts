@@ -1,4 +1,4 @@
-import { KnexTimeoutError } from 'knex';
+import knex from 'knex';
 import { UnavailableError } from '../domain/errors';
 
 /** The database cannot be reached or cannot take writes now; the request may succeed if retried. */
@@ -63,7 +63,7 @@ export function isUnavailable(error: unknown): boolean {
   if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_CODES.has(code.split('_').slice(0, 2).join('_'))) return true;
   if (/^(08|53|57P)/.test(code)) return true;
   // SQLite's pooled connection (knex's own pool) was not free within the timeout.
-  return error instanceof KnexTimeoutError;
+  return error instanceof knex.KnexTimeoutError;
 }
 
 /** Rethrows environment faults as StoreUnavailableError so the API answers 503, not 500. */

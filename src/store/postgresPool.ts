@@ -73,7 +73,10 @@ class GuardedClient extends pg.Client {
 
   private guard(reply: Promise<pg.QueryResult>): Promise<pg.QueryResult> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let settled = false;
+      const timeOut = () => {
+        if (settled) return;
+        settled = true;
         this.lost = true;
         reject(
           new DatabaseFaultError(
@@ -82,14 +85,22 @@ class GuardedClient extends pg.Client {
           ),
         );
         this.end().catch(() => {});
-      }, this.replyTimeoutMs);
+      };
+      // Timers run before pending I/O in a turn of the event loop: after a long synchronous
+      // stretch (compiling the contract at start-up) a reply that did arrive would lose to the
+      // timer. setImmediate lets the turn's I/O be read first.
+      const timer = setTimeout(() => setImmediate(timeOut), this.replyTimeoutMs);
       reply.then(
         (result) => {
           clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           resolve(result);
         },
         (error: Error & { code?: unknown }) => {
           clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           // A lost connection fails its queries with pg's uncoded "Connection terminated" errors.
           const uncoded = typeof error.code !== 'string';
           reject(
