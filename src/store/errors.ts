@@ -59,7 +59,8 @@ const UNAVAILABLE_CODES = new Set([
 
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const code = String((error as { code?: unknown }).code ?? '');
+  const raw = (error as { code?: unknown }).code;
+  const code = typeof raw === 'string' ? raw : '';
   if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_CODES.has(code.split('_').slice(0, 2).join('_'))) return true;
   if (/^(08|53|57P)/.test(code)) return true;
   // SQLite's pooled connection (knex's own pool) was not free within the timeout.

@@ -98,7 +98,10 @@ export class EventWriter {
           // idempotency key first: commit one by one (a lone request: once more), so the
           // retry replays that key and only a request that fails on its own fails.
           for (const pending of group) {
-            await this.store.commit([pending.request]).then((outcomes) => pending.resolve(outcomes[0]), pending.reject);
+            await this.store.commit([pending.request]).then(
+              (outcomes) => pending.resolve(outcomes[0]),
+              (error: unknown) => pending.reject(error),
+            );
           }
         }
       } finally {

@@ -144,7 +144,7 @@ export class PostgresPool extends pg.Pool {
     if (args.length > 0) return (super.connect as (...a: unknown[]) => void).apply(this, args);
     return super.connect().then(
       (client) => {
-        const release = client.release;
+        const release = client.release.bind(client);
         client.release = (destroy?: boolean | Error) =>
           release(
             destroy || (client as unknown as GuardedClient).lost || client.getTransactionStatus() !== 'I' || undefined,

@@ -61,10 +61,9 @@ export const KEY_COLUMNS = [
 export const DIGEST_INDEXED_COLUMNS: ReadonlySet<string> = new Set(['resource_id', 'user_identifier']);
 
 // Every column of the row types is in its list, or this fails to compile.
-type Unlisted =
-  Exclude<keyof EventRow, (typeof EVENT_COLUMNS)[number]> | Exclude<keyof KeyRow, (typeof KEY_COLUMNS)[number]>;
-const everyColumnListed = <_None extends never>() => {};
-everyColumnListed<Unlisted>();
+const everyColumnListed = <_Unlisted extends never>() => {};
+everyColumnListed<Exclude<keyof EventRow, (typeof EVENT_COLUMNS)[number]>>();
+everyColumnListed<Exclude<keyof KeyRow, (typeof KEY_COLUMNS)[number]>>();
 
 // Both mappings are exhaustive over EventRow and KeyRow: a column added to a row type that
 // is not mapped here fails to compile.

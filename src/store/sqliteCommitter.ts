@@ -77,7 +77,7 @@ export class SqliteCommitter implements Committer {
     // A thread that dies (it should not) fails what it held; the next commit starts another.
     const fail = (error: unknown) => {
       if (this.worker === worker) this.worker = undefined;
-      for (const { reject } of this.pending.values()) reject(new StoreUnavailableError(error));
+      for (const pending of this.pending.values()) pending.reject(new StoreUnavailableError(error));
       this.pending.clear();
     };
     worker.on('error', fail);

@@ -37,9 +37,10 @@ export async function up(knex: Knex): Promise<void> {
     const query = knex<OldRow>('idempotency_keys').orderBy(['client_id', 'key']).limit(BATCH);
     if (after) {
       const { client_id, key } = after;
-      query.where((q) =>
-        q.where('client_id', '>', client_id).orWhere((r) => r.where({ client_id }).where('key', '>', key)),
-      );
+      // (client_id, key) strictly after the last row copied.
+      query.where('client_id', '>=', client_id).whereNot((q) => {
+        void q.where({ client_id }).where('key', '<=', key);
+      });
     }
     const rows: OldRow[] = await query;
     if (rows.length === 0) break;
