@@ -139,9 +139,14 @@ export class PostgresPool extends pg.Pool {
   }
 
   // The callback form is left as it is; the promise form, which knex and the committer use, gets the rules.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  override connect(...args: any[]): any {
-    if (args.length > 0) return (super.connect as (...a: unknown[]) => void).apply(this, args);
+  override connect(): Promise<pg.PoolClient>;
+  override connect(
+    callback: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): void;
+  override connect(
+    callback?: (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): Promise<pg.PoolClient> | void {
+    if (callback) return super.connect(callback);
     return super.connect().then(
       (client) => {
         const release = client.release.bind(client);
