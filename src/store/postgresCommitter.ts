@@ -11,13 +11,30 @@ import {
 } from '../domain/linking';
 import type { Committer } from './committer';
 import { isUnavailable } from './errors';
-import { EVENT_COLUMNS, fromKeyRow, KEY_COLUMNS, type KeyRow, toKeyRow, toRow } from './rows';
+import {
+  EVENT_COLUMN_TYPES,
+  EVENT_COLUMNS,
+  fromKeyRow,
+  KEY_COLUMN_TYPES,
+  KEY_COLUMNS,
+  type KeyRow,
+  toKeyRow,
+  toRow,
+} from './rows';
 
-const insertEvents = (where = '') => `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')})
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::bigint[], $10::bigint[], $11::jsonb[], $12::text[]) ${where}`;
-const insertKeys = (where = '') => `INSERT INTO idempotency_keys (${KEY_COLUMNS.join(', ')})
-  SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[]) ${where}`;
+/** `unnest($first::type[], …)`: rows from whole columns, one parameter per column. */
+const unnest = (types: Record<string, string>, first: number) =>
+  `unnest(${Object.values(types)
+    .map((type, i) => `$${first + i}::${type}[]`)
+    .join(', ')})`;
+// The parameters: the event columns, then the key columns, then the moved heads (writeValues).
+const KEYS_FROM = 1 + EVENT_COLUMNS.length;
+const HEADS_FROM = KEYS_FROM + KEY_COLUMNS.length;
+const h = (offset: number) => `$${HEADS_FROM + offset}`;
+const insertEvents = (where = '') =>
+  `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) SELECT * FROM ${unnest(EVENT_COLUMN_TYPES, 1)} ${where}`;
+const insertKeys = (where = '') =>
+  `INSERT INTO idempotency_keys (${KEY_COLUMNS.join(', ')}) SELECT * FROM ${unnest(KEY_COLUMN_TYPES, KEYS_FROM)} ${where}`;
 
 /**
  * Each statement takes whole columns as arrays (unnest), so its text is the same for any
@@ -36,18 +53,18 @@ const STATEMENTS = {
   // All the writes in one statement: one round trip while the heads are locked.
   write: `WITH events AS (${insertEvents()}), keys AS (${insertKeys()})
     UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
-    FROM unnest($19::text[], $20::bigint[], $21::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
-  // write's parameters, then each org's expected head ($22, $23). The heads are locked first
+    FROM unnest(${h(0)}::text[], ${h(1)}::bigint[], ${h(2)}::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
+  // write's parameters, then each org's expected head (seq, hash). The heads are locked first
   // (sorted, as lockHeads does); only if every one is still as expected is anything written.
   // The CTEs that write read `unchanged`, so they run after the lock and the check.
   writeIfHeads: `WITH expected AS (
-      SELECT * FROM unnest($19::text[], $20::bigint[], $21::text[], $22::bigint[], $23::text[])
+      SELECT * FROM unnest(${h(0)}::text[], ${h(1)}::bigint[], ${h(2)}::text[], ${h(3)}::bigint[], ${h(4)}::text[])
         AS expected(org, seq, hash, old_seq, old_hash)
     ), locked AS (
-      SELECT ims_org_id, seq, hash FROM audit_chain_heads WHERE ims_org_id = ANY($19::text[])
+      SELECT ims_org_id, seq, hash FROM audit_chain_heads WHERE ims_org_id = ANY(${h(0)}::text[])
       ORDER BY ims_org_id FOR UPDATE
     ), unchanged AS (
-      SELECT count(*) = cardinality($19::text[]) AS unchanged FROM locked JOIN expected
+      SELECT count(*) = cardinality(${h(0)}::text[]) AS unchanged FROM locked JOIN expected
         ON locked.ims_org_id = expected.org AND locked.seq = expected.old_seq AND locked.hash = expected.old_hash
     ), events AS (${insertEvents('WHERE (SELECT unchanged FROM unchanged)')}
     ), keys AS (${insertKeys('WHERE (SELECT unchanged FROM unchanged)')}
