@@ -21,7 +21,7 @@ const migrations: Migration[] = [
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
-  getMigrations: async () => migrations,
+  getMigrations: () => Promise.resolve(migrations),
   getMigrationName: (migration) => migration.name,
-  getMigration: async (migration) => migration,
+  getMigration: (migration) => Promise.resolve(migration),
 };
