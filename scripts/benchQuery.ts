@@ -18,7 +18,7 @@ import type { Knex } from 'knex';
 import pg from 'pg';
 import { parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
-import { createKnex, isPostgres } from '../src/store/db';
+import { openDatabase } from '../src/store/db';
 import { spawnService } from '../test/helpers/child';
 
 const { values: args } = parseArgs({
@@ -75,8 +75,7 @@ async function postgresTarget(serverUrl: string): Promise<Target> {
  * two events per timestamp, eight actions, three sources, 50 services, ~10,000 resources,
  * ~1,000 users, two tags. Ids are UUIDv7-shaped, led by the timestamp like real ones.
  */
-async function seed(db: Knex, org: string, firstRow: number, count: number): Promise<void> {
-  const postgres = isPostgres(db);
+async function seed(db: Knex, postgres: boolean, org: string, firstRow: number, count: number): Promise<void> {
   const hex = (expr: string, width: number) =>
     postgres ? `lpad(to_hex(${expr}), ${width}, '0')` : `printf('%0${width}x', ${expr})`;
   for (let from = 0; from < count; from += SEED_CHUNK) {
@@ -170,13 +169,15 @@ async function bench(target: Target): Promise<void> {
   console.log(
     `\n== ${target.kind}: ${EVENTS.toLocaleString('en')} events in ${BIG}, plus ${OTHERS.length} × ${OTHER_EVENTS.toLocaleString('en')} in other tenants`,
   );
-  const db = createKnex(parseDatabaseUrl(target.url), { timeoutMs: 10_000 });
+  const database = openDatabase(parseDatabaseUrl(target.url), { timeoutMs: 10_000 });
+  const db = database.knex;
+  const store = new AuditStore(database);
   try {
-    await new AuditStore(db).migrate();
+    await store.migrate();
     const seedStarted = performance.now();
     let row = 0;
     for (const [org, count] of [[BIG, EVENTS] as const, ...OTHERS.map((org) => [org, OTHER_EVENTS] as const)]) {
-      await seed(db, org, row, count);
+      await seed(db, target.kind === 'postgres', org, row, count);
       row += count;
     }
     // PostgreSQL's autovacuum would gather planner statistics soon after a load like this; do it now.
@@ -186,7 +187,7 @@ async function bench(target: Target): Promise<void> {
       `  seeded ${row.toLocaleString('en')} rows in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
     );
   } finally {
-    await db.destroy();
+    await store.close();
   }
 
   const token = await new SignJWT({ client_id: 'bench', orgs: [BIG], scope: 'audit.read' })

@@ -5,12 +5,11 @@
 // A postgres:// URL names a server: the soak works in a fresh schema there and drops it afterwards.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { AuditStore } from '../src/store/auditStore';
 import { spawnService } from '../test/helpers/child';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/databases';
 import { Load } from '../test/helpers/load';
 import { sampleEvent } from '../test/helpers/service';
-import { withKnex } from '../test/helpers/sql';
+import { withStore } from '../test/helpers/sql';
 import { buildService, BUILT } from './build';
 import { authHeaders } from '../test/helpers/tokens';
 
@@ -146,8 +145,7 @@ try {
   await Promise.all([load.stop(), ...others]);
   const exit = await service.kill('SIGTERM');
 
-  const stored = await withKnex(database.url, async (db) => {
-    const store = new AuditStore(db);
+  const stored = await withStore(database.url, async (store) => {
     const perOrg = await Promise.all(orgs.map((org) => store.verifyChain(org)));
     return {
       count: perOrg.reduce((sum, result) => sum + result.count, 0),

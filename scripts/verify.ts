@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
-import { createKnex } from '../src/store/db';
+import { openDatabase } from '../src/store/db';
 
 const { values } = parseArgs({ options: { org: { type: 'string' }, database: { type: 'string' } } });
 if (!values.org) {
@@ -12,7 +12,7 @@ if (!values.org) {
   process.exit(2);
 }
 const database = values.database ? parseDatabaseUrl(values.database) : loadConfig().database;
-const store = new AuditStore(createKnex(database));
+const store = new AuditStore(openDatabase(database));
 const progress = process.stderr.isTTY ? drawProgress : () => {};
 
 try {

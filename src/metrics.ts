@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolStats } from './store/auditStore';
+import type { PoolStats } from './store/db';
 
-/** What the gauges read at scrape time: the writer's queue and the store's connection pool. */
+/** What the gauges read at scrape time: the writer's queue and the connections commits use. */
 export interface MetricSources {
   writeQueueDepth(): number;
   poolStats(): PoolStats;
@@ -60,7 +60,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'audit_db_pool_connections',
-      help: 'Database connections in the pool, by state (used, free).',
+      help: 'Database connections commits use (on PostgreSQL the pool, shared with reads), by state (used, free).',
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
@@ -71,7 +71,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'audit_db_pool_pending_acquires',
-      help: 'Queries waiting for a database connection.',
+      help: 'Commits (on PostgreSQL also queries) waiting for a database connection.',
       registers: [this.registry],
       collect() {
         this.set(sources.poolStats().pendingAcquires);

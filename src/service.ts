@@ -11,7 +11,7 @@ import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
-import { createKnex } from './store/db';
+import { openDatabase } from './store/db';
 import { EventWriter } from './store/eventWriter';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
@@ -31,11 +31,11 @@ export interface Service {
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
 export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
-  const db = createKnex(config.database, {
+  const database = openDatabase(config.database, {
     timeoutMs: config.dbTimeoutMs,
-    log: (level, message) => logger[level]({ component: 'knex' }, message),
+    log: (level, message) => logger[level]({ component: 'database' }, message),
   });
-  const store = new AuditStore(db, config.idempotencyTtlMs);
+  const store = new AuditStore(database, config.idempotencyTtlMs);
   try {
     await store.migrate();
     const [contract, verifyToken, docs, cursorKey] = await Promise.all([

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
-import { createKnex } from '../src/store/db';
+import { openDatabase } from '../src/store/db';
 import { describeEachDatabase } from './helpers/databases';
 import { sampleEvent } from './helpers/service';
 import type { AuditEvent } from '../src/domain/api';
@@ -11,7 +11,7 @@ import type { AuditEvent } from '../src/domain/api';
 describeEachDatabase('Chain heads shared by two instances', (database) => {
   it('alternating writers to one tenant each extend the current head: one gapless chain', async function () {
     this.timeout(30_000);
-    const [a, b] = [0, 1].map(() => new AuditStore(createKnex(parseDatabaseUrl(database().url))));
+    const [a, b] = [0, 1].map(() => new AuditStore(openDatabase(parseDatabaseUrl(database().url))));
     try {
       await a.migrate();
       const org = `heads-${Date.now()}@AdobeOrg`;

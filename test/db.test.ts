@@ -1,27 +1,40 @@
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { parseDatabaseUrl } from '../src/config';
-import { createKnex } from '../src/store/db';
+import { createKnex, openDatabase } from '../src/store/db';
 import { describeEachDatabase, describePostgres } from './helpers/databases';
 import { postJson, sampleEvent, startService } from './helpers/service';
 import { withKnex } from './helpers/sql';
 import { authHeaders, ORG } from './helpers/tokens';
 
 describeEachDatabase('Database connections', (database) => {
-  it('are never reused while left inside a transaction: the next statement commits on its own', async () => {
-    const db = createKnex(parseDatabaseUrl(database().url));
-    try {
-      await db.schema.createTable('left_open', (table) => table.integer('n'));
-      // A transaction that never ended (its ROLLBACK was lost, or its COMMIT failed and left
-      // it open): the pool must not hand this connection out again as if it were clean.
-      await db.raw('BEGIN');
-      await db('left_open').insert({ n: 1 });
-      const seen = await withKnex(database().url, (other) => other('left_open').pluck('n'));
-      expect(seen, 'the insert joined the abandoned transaction').to.deep.equal([1]);
-    } finally {
-      await db.destroy();
-    }
-  });
+  const pools = {
+    "the service's (openDatabase)": (url: string) => {
+      const opened = openDatabase(parseDatabaseUrl(url));
+      return { db: opened.knex, close: () => opened.close() };
+    },
+    "knex's own, for tools (createKnex)": (url: string) => {
+      const db = createKnex(parseDatabaseUrl(url));
+      return { db, close: () => db.destroy() };
+    },
+  };
+  for (const [name, open] of Object.entries(pools)) {
+    it(`are never reused while left inside a transaction: the next statement commits on its own (${name} pool)`, async () => {
+      const { db, close } = open(database().url);
+      const table = `left_open_${name.length}`;
+      try {
+        await db.schema.createTable(table, (t) => t.integer('n'));
+        // A transaction that never ended (its ROLLBACK was lost, or its COMMIT failed and left
+        // it open): the pool must not hand this connection out again as if it were clean.
+        await db.raw('BEGIN');
+        await db(table).insert({ n: 1 });
+        const seen = await withKnex(database().url, (other) => other(table).pluck('n'));
+        expect(seen, 'the insert joined the abandoned transaction').to.deep.equal([1]);
+      } finally {
+        await close();
+      }
+    });
+  }
 });
 
 describePostgres('Database timeouts', (database) => {

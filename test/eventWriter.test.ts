@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { AuditEvent } from '../src/domain/api';
 import type { AuditStore } from '../src/store/auditStore';
-import type { WriteOutcome, WriteRequest } from '../src/store/groupCommit';
+import type { WriteOutcome, WriteRequest } from '../src/domain/linking';
 import { StoreUnavailableError } from '../src/store/errors';
 import { EventWriter, WriteQueueFullError } from '../src/store/eventWriter';
 

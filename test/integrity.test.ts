@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -172,6 +173,23 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       const theirs = await postJson(`${running.url}/audits`, event, { ...otherClient, 'idempotency-key': 'shared' });
       expect(theirs.status).to.equal(201);
       expect(await theirs.json()).to.not.equal(mine);
+    });
+
+    it('takes a key from a client whose id is 3,000 characters: 201, then the replay (#11 item 8)', async () => {
+      // (client_id, key) as the key row's primary key made PostgreSQL's B-tree entry too large (a 500).
+      // Random, so that PostgreSQL cannot compress the entry below its limit.
+      const clientId = randomBytes(1500).toString('hex');
+      const org = freshOrg('long-client');
+      const event = sampleEvent({ imsOrgId: org });
+      const longClient = { ...(await authHeaders({ clientId, orgs: '*' })), 'idempotency-key': 'k' };
+      const first = await postJson(`${running.url}/audits`, event, longClient);
+      expect(first.status).to.equal(201);
+      const id: unknown = await first.json();
+      const again = await postJson(`${running.url}/audits`, event, longClient);
+      expect(again.status).to.equal(201);
+      expect(again.headers.get('idempotent-replayed')).to.equal('true');
+      expect(await again.json()).to.equal(id);
+      expect((await verify(org)).body).to.include({ count: 1 });
     });
 
     it('forgets expired keys, and purges them', async () => {

@@ -5,9 +5,9 @@ import path from 'node:path';
 import type { AuditEvent } from '../src/domain/api';
 import { parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
-import { createKnex } from '../src/store/db';
+import { createKnex, openDatabase } from '../src/store/db';
 import { isUnavailable, StoreUnavailableError } from '../src/store/errors';
-import { SqliteWriter } from '../src/store/sqliteWriter';
+import { SqliteCommitter } from '../src/store/sqliteCommitter';
 import { sampleEvent } from './helpers/service';
 
 // SQLite commits run in a worker thread: what it throws must reach the caller with its SQLite
@@ -18,7 +18,7 @@ describe('The SQLite commit thread', () => {
   afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('reports a database it cannot open as a fault (SQLITE_CANTOPEN), and tries again at the next commit', async () => {
-    const writer = new SqliteWriter({
+    const writer = new SqliteCommitter({
       filename: path.join(scratch, 'missing', 'audit.db'),
       timeoutMs: 1000,
       idempotencyTtlMs: 1000,
@@ -38,7 +38,7 @@ describe('The SQLite commit thread', () => {
   });
 
   it('passes a refused commit back with its code, keeps nothing of it, and commits again once the cause is gone', async () => {
-    const store = new AuditStore(createKnex(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`)));
+    const store = new AuditStore(openDatabase(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`)));
     try {
       await store.migrate();
       const event = sampleEvent() as AuditEvent;

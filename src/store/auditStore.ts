@@ -2,22 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../domain/api';
 import type { EventFilter, Position } from '../domain/filter';
-import { formatInstant } from '../domain/instant';
 import { chainHash, GENESIS_HASH } from '../domain/chain';
-import { type ChainHead, ChainHeadCache, commitOnPostgres, type EventRow } from './commitSql';
-import { isPostgres, sqliteFile } from './db';
-import { SqliteWriter } from './sqliteWriter';
+import type { ChainHead, WriteOutcome, WriteRequest } from '../domain/linking';
+import type { Committer } from './committer';
+import type { Database, PoolStats } from './db';
 import { translateErrors } from './errors';
-import { commitGroup, type WriteOutcome, type WriteRequest } from './groupCommit';
-import { DIGEST_INDEXED_COLUMNS } from './migrations/20261126000000_add_read_indexes';
+import { PostgresCommitter } from './postgresCommitter';
+import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
+import { SqliteCommitter } from './sqliteCommitter';
 
-/** Occupancy of the database connection pool. */
-export interface PoolStats {
-  used: number;
-  free: number;
-  /** Queries waiting for a connection. */
-  pendingAcquires: number;
-}
+export type { PoolStats } from './db';
 
 // Events read per query while verifying: bounds memory on chains of any length.
 const VERIFY_PAGE = 5000;
@@ -43,19 +37,35 @@ const FILTER_COLUMNS = {
   userIdentifier: 'user_identifier',
 } as const;
 
-/** The only code that speaks SQL about audit events. */
-export class AuditStore {
+/**
+ * The only code that speaks SQL about audit events: knex for reads, and the database's
+ * Committer for writes (the write queue, eventWriter.ts, commits through this store).
+ */
+export class AuditStore implements Committer {
+  private readonly db: Knex;
   private readonly postgres: boolean;
-  // PostgreSQL: the chain heads this instance wrote last (see commitOnPostgres).
-  private readonly chainHeads = new ChainHeadCache();
-  // SQLite: commits run in a thread of their own, started with the first write.
-  private sqliteCommits: SqliteWriter | undefined;
+  private readonly committer: Committer;
+  // SQLite: the commit thread's connection is what commits use (poolStats).
+  private readonly sqliteCommitter: SqliteCommitter | undefined;
 
   constructor(
-    private readonly db: Knex,
-    private readonly idempotencyTtlMs = 24 * 3600_000,
+    private readonly database: Database,
+    idempotencyTtlMs = 24 * 3600_000,
   ) {
-    this.postgres = isPostgres(db);
+    this.db = database.knex;
+    const { config, pool } = database;
+    this.postgres = config.client === 'postgres';
+    if (pool) {
+      this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
+    } else if (config.client === 'sqlite') {
+      this.committer = this.sqliteCommitter = new SqliteCommitter({
+        filename: config.filename,
+        timeoutMs: database.timeoutMs,
+        idempotencyTtlMs,
+      });
+    } else {
+      throw new Error('a PostgreSQL database needs its pool');
+    }
   }
 
   async migrate(): Promise<void> {
@@ -63,8 +73,8 @@ export class AuditStore {
   }
 
   async close(): Promise<void> {
-    await this.sqliteCommits?.close();
-    await this.db.destroy();
+    await this.committer.close();
+    await this.database.close();
   }
 
   /** Answers when the database answers a trivial query. */
@@ -72,12 +82,16 @@ export class AuditStore {
     await translateErrors(() => this.db.raw('select 1'));
   }
 
+  /**
+   * The connections commits use: on PostgreSQL the pool (shared with reads), on SQLite the
+   * commit thread's one connection (used while a commit is in the thread, the rest waiting).
+   */
   poolStats(): PoolStats {
-    // knex drops its pool on destroy(); a scrape after close() reads an empty pool.
-    const pool = this.db.client.pool as
-      { numUsed(): number; numFree(): number; numPendingAcquires(): number } | undefined;
-    if (!pool) return { used: 0, free: 0, pendingAcquires: 0 };
-    return { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() };
+    const { pool } = this.database;
+    if (pool)
+      return { used: pool.totalCount - pool.idleCount, free: pool.idleCount, pendingAcquires: pool.waitingCount };
+    const inFlight = this.sqliteCommitter?.inFlight ?? 0;
+    return { used: Math.min(inFlight, 1), free: inFlight > 0 ? 0 : 1, pendingAcquires: Math.max(inFlight - 1, 0) };
   }
 
   /**
@@ -89,18 +103,7 @@ export class AuditStore {
    * retries the requests one by one, so one bad request fails only itself.
    */
   async commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
-    return translateErrors(() =>
-      this.postgres
-        ? commitOnPostgres(this.db, this.chainHeads, (sql) => commitGroup(sql, requests, this.idempotencyTtlMs))
-        : this.sqliteWriter().commit(requests),
-    );
-  }
-
-  private sqliteWriter(): SqliteWriter {
-    return (this.sqliteCommits ??= new SqliteWriter({
-      ...sqliteFile(this.db),
-      idempotencyTtlMs: this.idempotencyTtlMs,
-    }));
+    return translateErrors(() => this.committer.commit(requests));
   }
 
   /** Removes idempotency keys past their retention; returns how many. */
@@ -135,7 +138,7 @@ export class AuditStore {
           .orderBy('seq')
           .limit(VERIFY_PAGE);
         for (const row of rows) {
-          const event = this.fromRow(row);
+          const event = fromRow(row);
           result.count += 1;
           if (event.seq !== expectedSeq) {
             return broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${event.seq}`);
@@ -179,7 +182,7 @@ export class AuditStore {
   async get(id: string): Promise<StoredAuditEvent | undefined> {
     if (!EVENT_ID.test(id)) return undefined;
     const row = await translateErrors(() => this.db<EventRow>('audit_events').where({ id }).first());
-    return row && this.fromRow(row);
+    return row && fromRow(row);
   }
 
   /** One page of the filter's events, newest first, starting after `after`. */
@@ -189,7 +192,7 @@ export class AuditStore {
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return {
-      items: items.map((row) => this.fromRow(row)),
+      items: items.map((row) => fromRow(row)),
       next: rows.length > limit && last ? positionOf(last) : undefined,
     };
   }
@@ -207,7 +210,7 @@ export class AuditStore {
     return (async function* batches() {
       let rows = first;
       while (rows.length > 0) {
-        yield rows.map((row) => store.fromRow(row));
+        yield rows.map((row) => fromRow(row));
         if (rows.length < EXPORT_BATCH) return;
         const after = positionOf(rows.at(-1)!);
         rows = await translateErrors(() => store.select(filter, 'asc', after, EXPORT_BATCH));
@@ -258,24 +261,6 @@ export class AuditStore {
         { column: 'id', order: direction },
       ])
       .limit(limit);
-  }
-
-  private fromRow(row: EventRow): StoredAuditEvent {
-    const tags = typeof row.tags === 'string' ? JSON.parse(row.tags) : row.tags;
-    return {
-      id: row.id,
-      imsOrgId: row.ims_org_id,
-      seq: Number(row.seq),
-      action: row.action,
-      source: row.source,
-      service: { serviceId: row.service_id },
-      resource: { resourceId: row.resource_id },
-      userIdentifier: row.user_identifier,
-      timestamp: formatInstant(Number(row.occurred_at)),
-      receivedAt: formatInstant(Number(row.received_at)),
-      ...(tags !== null && { tags }),
-      hash: row.hash,
-    };
   }
 }
 

@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import knex, { type Knex } from 'knex';
-import type pg from 'pg';
 import type { DatabaseConfig } from '../config';
 import { migrationSource } from './migrations';
-import { configureSqlite, type SqliteFile } from './sqliteConnection';
+import type pg from 'pg';
+import { connectionSettings, PostgresPool } from './postgresPool';
+import { configureSqlite } from './sqliteConnection';
 
 export interface DatabaseOptions {
   /**
@@ -18,15 +19,61 @@ export interface DatabaseOptions {
   log?: (level: 'warn' | 'error', message: string) => void;
 }
 
-// The client-side reply timeout is a little longer than the server's statement_timeout, so
-// a slow statement is normally cancelled by the server, which keeps the connection usable.
-const REPLY_GRACE_MS = 500;
-// An idle pooled connection is probed this often, so a silently dropped one is noticed.
-const KEEPALIVE_DELAY_MS = 10_000;
+/** A service's database: knex for reads and migrations and, on PostgreSQL, the pool it shares with commits. */
+export interface Database {
+  readonly config: DatabaseConfig;
+  /** DatabaseOptions.timeoutMs, for the connections opened beside knex's (the SQLite commit thread's). */
+  readonly timeoutMs: number;
+  readonly knex: Knex;
+  /** PostgreSQL only: the one pool, for knex and the committer alike. */
+  readonly pool?: PostgresPool;
+  close(): Promise<void>;
+}
 
+/** Occupancy of the connections commits use. */
+export interface PoolStats {
+  used: number;
+  free: number;
+  /** Commits (on PostgreSQL also queries) waiting for a connection. */
+  pendingAcquires: number;
+}
+
+/** Opens (without connecting yet) the database the configuration names. */
+export function openDatabase(
+  config: DatabaseConfig,
+  { timeoutMs, log }: DatabaseOptions = { timeoutMs: 3000 },
+): Database {
+  createDatabaseFolder(config);
+  const pool =
+    config.client === 'postgres'
+      ? new PostgresPool({
+          connectionString: config.connectionString,
+          timeoutMs,
+          onIdleError: (error) => log?.('warn', `an idle database connection failed: ${error.message}`),
+        })
+      : undefined;
+  const db = knex(knexConfig(config, { timeoutMs, log }, pool));
+  return {
+    config,
+    timeoutMs,
+    knex: db,
+    pool,
+    async close() {
+      await db.destroy();
+      // knex does not end a pool it was given.
+      await pool?.end();
+    },
+  };
+}
+
+/**
+ * knex's configuration. On PostgreSQL knex uses `pool` when given (the service's); without
+ * one (the knex CLI, createKnex) knex keeps a pool of its own.
+ */
 export function knexConfig(
   database: DatabaseConfig,
   { timeoutMs, log }: DatabaseOptions = { timeoutMs: 3000 },
+  pool?: PostgresPool,
 ): Knex.Config {
   const common = {
     acquireConnectionTimeout: timeoutMs,
@@ -49,7 +96,7 @@ export function knexConfig(
       pool: {
         // One connection, for reads, migrations and the rare writes outside event commits
         // (idempotency purge, shared secrets). Events are committed by the commit thread on a
-        // connection of its own (sqliteWriter.ts). Waits on this one block the event loop.
+        // connection of its own (sqliteCommitter.ts). Waits on this one block the event loop.
         min: 1,
         max: 1,
         afterCreate(connection: BetterSqlite3.Database, done: (error: Error | null, connection: unknown) => void) {
@@ -65,63 +112,24 @@ export function knexConfig(
   return {
     ...common,
     client: 'pg',
-    connection: {
-      connectionString: database.connectionString,
-      connectionTimeoutMillis: timeoutMs,
-      // Server side: a statement (or its wait for a chain head locked by another instance)
-      // is cancelled after the timeout; a session left idle inside a transaction, e.g. by an
-      // instance cut off mid-commit, is ended so its head-row locks do not block the others.
-      statement_timeout: timeoutMs,
-      idle_in_transaction_session_timeout: 2 * timeoutMs,
-      // Client side: a reply that never comes (the network or server is gone) fails the query.
-      query_timeout: timeoutMs + REPLY_GRACE_MS,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-    } satisfies pg.ClientConfig,
-    pool: {
-      min: 0,
-      max: 10,
-      idleTimeoutMillis: 30_000,
-      // Only a connection idle outside a transaction goes back to work; any other (one whose
-      // reply timed out, or whose ROLLBACK never arrived) is closed, which aborts its transaction.
-      validate: (connection: pg.Client) => connection.getTransactionStatus() === 'I',
-    },
+    ...(pool
+      ? { connectionPool: pool }
+      : {
+          connection: connectionSettings(database.connectionString, timeoutMs),
+          pool: {
+            min: 0,
+            max: 10,
+            // Only a connection idle outside a transaction goes back to work (as in PostgresPool).
+            validate: (connection: pg.Client) => connection.getTransactionStatus() === 'I',
+          },
+        }),
   };
 }
 
+/** A knex with a pool of its own, for tools and tests (scripts, direct SQL); destroy() closes it. */
 export function createKnex(database: DatabaseConfig, options?: DatabaseOptions): Knex {
   createDatabaseFolder(database);
-  const config = knexConfig(database, options);
-  return database.client === 'postgres' ? closeTimedOutConnections(config) : knex(config);
-}
-
-/**
- * pg fails a query whose reply timed out but keeps its connection, with the statement still
- * outstanding. A transaction's ROLLBACK would queue behind it and time out too, doubling the
- * wait; closing the connection at once fails the transaction fast, and the server rolls it back.
- */
-function closeTimedOutConnections(config: Knex.Config): Knex {
-  const connections = new Map<string, pg.Client>();
-  const db = knex({
-    ...config,
-    pool: {
-      ...config.pool,
-      afterCreate(connection: pg.Client & { __knexUid: string }, done: (error: Error | null, c: unknown) => void) {
-        const uid = connection.__knexUid;
-        connections.set(uid, connection);
-        connection.once('end', () => connections.delete(uid));
-        done(null, connection);
-      },
-    },
-  });
-  db.on('query-error', (error: Error, query: { __knexUid?: string }) => {
-    if (/Query read timeout/.test(error.message))
-      connections
-        .get(query.__knexUid ?? '')
-        ?.end()
-        .catch(() => {});
-  });
-  return db;
+  return knex(knexConfig(database, options));
 }
 
 /** SQLite creates its file but not the folder: `npm start` on a fresh clone needs data/. */
@@ -129,14 +137,4 @@ export function createDatabaseFolder(database: DatabaseConfig): void {
   if (database.client === 'sqlite' && database.filename !== ':memory:') {
     mkdirSync(path.dirname(path.resolve(database.filename)), { recursive: true });
   }
-}
-
-export function isPostgres(db: Knex): boolean {
-  return db.client.config.client === 'pg';
-}
-
-/** The file and timeout of a SQLite knex instance made here, for the commit thread's own connection. */
-export function sqliteFile(db: Knex): SqliteFile {
-  const config = db.client.config as Knex.Config & { connection: { filename: string } };
-  return { filename: config.connection.filename, timeoutMs: config.acquireConnectionTimeout! };
 }

@@ -1,6 +1,6 @@
-import type { AuditStore } from './auditStore';
-import type { WriteOutcome, WriteRequest } from './groupCommit';
 import { UnavailableError } from '../domain/errors';
+import type { WriteOutcome, WriteRequest } from '../domain/linking';
+import type { Committer } from './committer';
 import { StoreUnavailableError } from './errors';
 
 export interface EventWriterOptions {
@@ -35,7 +35,7 @@ export class EventWriter {
   private flushing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: AuditStore,
+    private readonly store: Pick<Committer, 'commit'>,
     private readonly options: EventWriterOptions,
   ) {}
 
@@ -98,7 +98,10 @@ export class EventWriter {
           // idempotency key first: commit one by one (a lone request: once more), so the
           // retry replays that key and only a request that fails on its own fails.
           for (const pending of group) {
-            await this.store.commit([pending.request]).then((outcomes) => pending.resolve(outcomes[0]), pending.reject);
+            await this.store.commit([pending.request]).then(
+              (outcomes) => pending.resolve(outcomes[0]),
+              (error: unknown) => pending.reject(error),
+            );
           }
         }
       } finally {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { parseDatabaseUrl } from '../../src/config';
 import { AuditStore } from '../../src/store/auditStore';
-import { createKnex } from '../../src/store/db';
+import { createKnex, openDatabase } from '../../src/store/db';
 
 /** Direct SQL for tests that must look at (or tamper with) what is stored. */
 export async function withKnex<T>(databaseUrl: string, work: (db: Knex) => Promise<T>): Promise<T> {
@@ -10,6 +10,16 @@ export async function withKnex<T>(databaseUrl: string, work: (db: Knex) => Promi
     return await work(db);
   } finally {
     await db.destroy();
+  }
+}
+
+/** An AuditStore of its own on the database (reads, verification, commits), closed after `work`. */
+export async function withStore<T>(databaseUrl: string, work: (store: AuditStore) => Promise<T>): Promise<T> {
+  const store = new AuditStore(openDatabase(parseDatabaseUrl(databaseUrl)));
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
   }
 }
 
@@ -52,15 +62,16 @@ export async function checkStored(
     }
     const missing = [...acked].filter(([id, org]) => stored.get(id) !== org).map(([id]) => id);
     const unacknowledged = [...stored.keys()].filter((id) => !acked.has(id));
-    const store = new AuditStore(db);
     const brokenChains: string[] = [];
-    for (const org of orgs) {
-      const result = await store.verifyChain(org);
-      const count = [...stored.values()].filter((o) => o === org).length;
-      if (!result.verified || result.count !== count || result.headSeq !== count) {
-        brokenChains.push(`${org}: ${JSON.stringify(result)} (stored ${count})`);
+    await withStore(databaseUrl, async (store) => {
+      for (const org of orgs) {
+        const result = await store.verifyChain(org);
+        const count = [...stored.values()].filter((o) => o === org).length;
+        if (!result.verified || result.count !== count || result.headSeq !== count) {
+          brokenChains.push(`${org}: ${JSON.stringify(result)} (stored ${count})`);
+        }
       }
-    }
+    });
     return { missing, unacknowledged, duplicated, brokenChains, stored: rows.length };
   });
 }

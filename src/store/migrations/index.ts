@@ -3,6 +3,7 @@ import * as createAuditEvents from './20261125000000_create_audit_events';
 import * as createIdempotencyKeys from './20261125010000_create_idempotency_keys';
 import * as addReadIndexes from './20261126000000_add_read_indexes';
 import * as createServiceSecrets from './20261126000100_create_service_secrets';
+import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_digest';
 
 interface Migration {
   name: string;
@@ -16,10 +17,11 @@ const migrations: Migration[] = [
   { name: '20261125010000_create_idempotency_keys', ...createIdempotencyKeys },
   { name: '20261126000000_add_read_indexes', ...addReadIndexes },
   { name: '20261126000100_create_service_secrets', ...createServiceSecrets },
+  { name: '20261201100000_key_idempotency_by_digest', ...keyIdempotencyByDigest },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
-  getMigrations: async () => migrations,
+  getMigrations: () => Promise.resolve(migrations),
   getMigrationName: (migration) => migration.name,
-  getMigration: async (migration) => migration,
+  getMigration: (migration) => Promise.resolve(migration),
 };

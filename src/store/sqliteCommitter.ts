@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { WriteOutcome, WriteRequest } from '../domain/linking';
+import type { Committer } from './committer';
 import { StoreUnavailableError } from './errors';
-import type { WriteOutcome, WriteRequest } from './groupCommit';
-import type { CommitReply, WriterSettings } from './sqliteWriterThread';
+import type { CommitReply, CommitThreadSettings } from './sqliteCommitThread';
 
 // The thread allocates little (one group's rows at a time): a small young generation keeps
 // its heap about 20 MB smaller than V8's default and measured no slower.
@@ -14,10 +15,10 @@ const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 };
  * source runs under tsx. Node 20 does not carry tsx's loader into worker threads, so from
  * the source the thread loads its module through tsx's API.
  */
-function startThread(workerData: WriterSettings): Worker {
+function startThread(workerData: CommitThreadSettings): Worker {
   const options = { workerData, resourceLimits: THREAD_LIMITS };
-  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./sqliteWriterThread.js', import.meta.url), options);
-  const thread = JSON.stringify(fileURLToPath(new URL('./sqliteWriterThread.ts', import.meta.url)));
+  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./sqliteCommitThread.js', import.meta.url), options);
+  const thread = JSON.stringify(fileURLToPath(new URL('./sqliteCommitThread.ts', import.meta.url)));
   const tsx = JSON.stringify(createRequire(import.meta.url).resolve('tsx/cjs'));
   return new Worker(`require(${tsx}); require(${thread});`, { ...options, eval: true });
 }
@@ -28,18 +29,23 @@ interface Pending {
 }
 
 /**
- * Runs SQLite group commits (commitGroup) in a worker thread, on a connection of its own.
+ * Runs SQLite group commits in a worker thread (sqliteCommitThread.ts), on a connection of its own.
  * better-sqlite3 is synchronous: on the main thread each commit (its inserts, its fsync, a
  * wait for another process's lock) stalled every request; here requests keep being read,
  * validated and answered meanwhile (about 12% more req/s in npm run bench). Errors come
  * back with their SQLite code, so the caller tells faults from bad requests as before.
  */
-export class SqliteWriter {
+export class SqliteCommitter implements Committer {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
 
-  constructor(private readonly settings: WriterSettings) {}
+  constructor(private readonly settings: CommitThreadSettings) {}
+
+  /** Commits sent to the thread and not answered yet (the pool gauges: the thread has one connection). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
 
   commit(requests: WriteRequest[]): Promise<WriteOutcome[]> {
     const worker = (this.worker ??= this.start());
@@ -71,7 +77,7 @@ export class SqliteWriter {
     // A thread that dies (it should not) fails what it held; the next commit starts another.
     const fail = (error: unknown) => {
       if (this.worker === worker) this.worker = undefined;
-      for (const { reject } of this.pending.values()) reject(new StoreUnavailableError(error));
+      for (const pending of this.pending.values()) pending.reject(new StoreUnavailableError(error));
       this.pending.clear();
     };
     worker.on('error', fail);

@@ -1,0 +1,134 @@
+// The tables' rows and their mapping to and from the domain, defined once for reads and writes.
+import type { StoredAuditEvent } from '../domain/api';
+import { formatInstant } from '../domain/instant';
+import type { KeyRecord, LinkedEvent } from '../domain/linking';
+
+/** A row of audit_events, as both databases store it. */
+export interface EventRow {
+  id: string;
+  ims_org_id: string;
+  seq: number | string;
+  action: string;
+  source: string;
+  service_id: string;
+  resource_id: string;
+  user_identifier: string;
+  occurred_at: number | string;
+  received_at: number | string;
+  tags: string | Record<string, string> | null;
+  hash: string;
+}
+
+/**
+ * audit_events' columns with their PostgreSQL types (the commit binds whole columns as typed
+ * arrays), in the order statements bind them. Every column of EventRow, and only those.
+ */
+export const EVENT_COLUMN_TYPES = {
+  id: 'text',
+  ims_org_id: 'text',
+  seq: 'bigint',
+  action: 'text',
+  source: 'text',
+  service_id: 'text',
+  resource_id: 'text',
+  user_identifier: 'text',
+  occurred_at: 'bigint',
+  received_at: 'bigint',
+  tags: 'jsonb',
+  hash: 'text',
+} as const satisfies Record<keyof EventRow, string>;
+
+export const EVENT_COLUMNS = Object.keys(EVENT_COLUMN_TYPES) as (keyof EventRow)[];
+
+/** A row of idempotency_keys, keyed by key_digest (see idempotencyDigest). */
+export interface KeyRow {
+  key_digest: string;
+  client_id: string;
+  key: string;
+  request_hash: string;
+  /** The stored ids as a JSON array, in input order. */
+  event_ids: string;
+  expires_at: number | string;
+}
+
+/** idempotency_keys' columns with their PostgreSQL types, as EVENT_COLUMN_TYPES. */
+export const KEY_COLUMN_TYPES = {
+  key_digest: 'text',
+  client_id: 'text',
+  key: 'text',
+  request_hash: 'text',
+  event_ids: 'text',
+  expires_at: 'bigint',
+} as const satisfies Record<keyof KeyRow, string>;
+
+export const KEY_COLUMNS = Object.keys(KEY_COLUMN_TYPES) as (keyof KeyRow)[];
+
+// A PostgreSQL B-tree entry must fit in about 2.7 kB. userIdentifier (512 characters) and
+// resourceId (1024) can exceed that in UTF-8, so on PostgreSQL their read indexes are on their
+// md5 (migration 20261126000000), and a read matches the md5 first, then the exact value.
+export const DIGEST_INDEXED_COLUMNS: ReadonlySet<string> = new Set(['resource_id', 'user_identifier']);
+
+// Both mappings are exhaustive over EventRow and KeyRow: a column added to a row type that
+// is not mapped here fails to compile.
+
+/** The row written for a linked event; tags as JSON text, which both databases take. */
+export function toRow({ event, occurredAt, receivedAt }: LinkedEvent): EventRow {
+  return {
+    id: event.id,
+    ims_org_id: event.imsOrgId,
+    seq: event.seq,
+    action: event.action,
+    source: event.source,
+    service_id: event.service.serviceId,
+    resource_id: event.resource.resourceId,
+    user_identifier: event.userIdentifier,
+    occurred_at: occurredAt,
+    received_at: receivedAt,
+    tags: event.tags === undefined ? null : JSON.stringify(event.tags),
+    hash: event.hash,
+  };
+}
+
+export function fromRow(row: EventRow): StoredAuditEvent {
+  const tags = typeof row.tags === 'string' ? (JSON.parse(row.tags) as Record<string, string>) : row.tags;
+  return {
+    id: row.id,
+    imsOrgId: row.ims_org_id,
+    seq: Number(row.seq),
+    action: row.action,
+    source: row.source,
+    service: { serviceId: row.service_id },
+    resource: { resourceId: row.resource_id },
+    userIdentifier: row.user_identifier,
+    timestamp: formatInstant(Number(row.occurred_at)),
+    receivedAt: formatInstant(Number(row.received_at)),
+    ...(tags !== null && { tags }),
+    hash: row.hash,
+  };
+}
+
+export function toKeyRow(record: KeyRecord): KeyRow {
+  return {
+    key_digest: record.digest,
+    client_id: record.clientId,
+    key: record.key,
+    request_hash: record.requestHash,
+    event_ids: JSON.stringify(record.eventIds),
+    expires_at: record.expiresAt,
+  };
+}
+
+export function fromKeyRow(row: KeyRow): KeyRecord {
+  return {
+    digest: row.key_digest,
+    clientId: row.client_id,
+    key: row.key,
+    requestHash: row.request_hash,
+    eventIds: JSON.parse(row.event_ids) as string[],
+    expiresAt: Number(row.expires_at),
+  };
+}
+
+/** A row's columns in EVENT_COLUMNS order, for statements that bind by position. */
+export const eventValues = (row: EventRow): unknown[] => EVENT_COLUMNS.map((column) => row[column]);
+export const keyValues = (row: KeyRow): unknown[] => KEY_COLUMNS.map((column) => row[column]);

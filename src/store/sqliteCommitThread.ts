@@ -1,0 +1,115 @@
+// The SQLite commit thread that SqliteCommitter starts: one connection, one commit at a time.
+import { parentPort, workerData } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { GENESIS_HASH } from '../domain/chain';
+import {
+  type ChainHead,
+  claimedDigests,
+  linkGroup,
+  planGroup,
+  type WriteOutcome,
+  type WriteRequest,
+} from '../domain/linking';
+import { EVENT_COLUMNS, eventValues, fromKeyRow, KEY_COLUMNS, keyValues, type KeyRow, toKeyRow, toRow } from './rows';
+import { openSqlite, type SqliteFile } from './sqliteConnection';
+
+export type CommitThreadSettings = SqliteFile & { idempotencyTtlMs: number };
+
+export interface CommitReply {
+  id: number;
+  outcomes?: WriteOutcome[];
+  /** What the commit threw, with the code that tells a fault of the database from a bad request. */
+  error?: { name: string; message: string; code?: string };
+}
+
+const settings = workerData as CommitThreadSettings;
+
+/** The statements of a commit, prepared once for the thread's connection. */
+function prepare(connection: Database.Database) {
+  return {
+    // IMMEDIATE takes the write lock up front: no other process can slip in between our reads and writes.
+    begin: connection.prepare('BEGIN IMMEDIATE'),
+    commit: connection.prepare('COMMIT'),
+    rollback: connection.prepare('ROLLBACK'),
+    deleteExpiredKey: connection.prepare('DELETE FROM idempotency_keys WHERE key_digest = ? AND expires_at <= ?'),
+    selectKey: connection.prepare<[string], KeyRow>('SELECT * FROM idempotency_keys WHERE key_digest = ?'),
+    createHead: connection.prepare(
+      'INSERT INTO audit_chain_heads (ims_org_id, seq, hash) VALUES (?, 0, ?) ON CONFLICT DO NOTHING',
+    ),
+    selectHead: connection.prepare<[string], ChainHead>('SELECT seq, hash FROM audit_chain_heads WHERE ims_org_id = ?'),
+    updateHead: connection.prepare('UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE ims_org_id = ?'),
+    // Positional parameters: binding by name measured about 10% slower per event.
+    insertEvent: connection.prepare(
+      `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`,
+    ),
+    insertKey: connection.prepare(
+      `INSERT INTO idempotency_keys (${KEY_COLUMNS.join(', ')}) VALUES (${KEY_COLUMNS.map(() => '?').join(', ')})`,
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+/** One group commit in one transaction. Synchronous: nothing else runs on the connection meanwhile. */
+function commitGroup(s: Statements, requests: WriteRequest[]): WriteOutcome[] {
+  s.begin.run();
+  try {
+    const now = Date.now();
+    const live = claimedDigests(requests).flatMap((digest) => {
+      s.deleteExpiredKey.run(digest, now);
+      return s.selectKey.all(digest).map(fromKeyRow);
+    });
+    const plan = planGroup(requests, live);
+    const heads = new Map(
+      plan.orgs.map((org): [string, ChainHead] => {
+        s.createHead.run(org, GENESIS_HASH);
+        const head = s.selectHead.get(org)!;
+        return [org, { seq: Number(head.seq), hash: head.hash }];
+      }),
+    );
+    const linked = linkGroup(requests, plan, heads, now, settings.idempotencyTtlMs);
+    for (const event of linked.events) s.insertEvent.run(eventValues(toRow(event)));
+    for (const key of linked.keys) s.insertKey.run(keyValues(toKeyRow(key)));
+    for (const [org, head] of linked.heads) s.updateHead.run(head.seq, head.hash, org);
+    s.commit.run();
+    return linked.outcomes;
+  } catch (error) {
+    if (s.begin.database.inTransaction) s.rollback.run();
+    throw error;
+  }
+}
+
+/** The thread's connection; failing to open it is a fault of the environment, whatever better-sqlite3 calls it. */
+function open(): { connection: Database.Database; statements: Statements } {
+  try {
+    const connection = openSqlite(settings);
+    return { connection, statements: prepare(connection) };
+  } catch (error) {
+    throw Object.assign(error as Error, { code: (error as { code?: string }).code ?? 'SQLITE_CANTOPEN' });
+  }
+}
+let opened: ReturnType<typeof open> | undefined;
+
+// Messages are handled strictly in turn (each commit is synchronous): two commits never share a transaction.
+parentPort!.on('message', (message: { id: number; requests: WriteRequest[] } | 'close') => {
+  if (message === 'close') {
+    opened?.connection.close();
+    parentPort!.close();
+    return;
+  }
+  let reply: CommitReply;
+  try {
+    opened ??= open();
+    reply = { id: message.id, outcomes: commitGroup(opened.statements, message.requests) };
+  } catch (caught) {
+    const { name, message: text, code } = caught as Error & { code?: unknown };
+    reply = { id: message.id, error: { name, message: text, code: typeof code === 'string' ? code : undefined } };
+    // A failed COMMIT (busy, disk full, I/O error) can leave the transaction open: the next
+    // commit starts on a fresh connection.
+    if (opened?.connection.inTransaction) {
+      opened.connection.close();
+      opened = undefined;
+    }
+  }
+  parentPort!.postMessage(reply);
+});
