@@ -33,6 +33,53 @@ const MALFORMED = { status: 400, message: 'the request is not valid HTTP/1.1' };
 const DROP_WARNING_INTERVAL_MS = 10_000;
 
 export function createHttpServer(handler: http.RequestListener, limits: HttpLimits, logger: Logger): HttpServer {
+  const connections = new Map<Socket, Connection>();
+  let closing = false;
+
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    const connection = connections.get(socket);
+    // Once closing, every reply ends its keep-alive connection: a busy client would otherwise
+    // keep sending on it, and the server would never finish closing.
+    if (closing) response.setHeader('Connection', 'close');
+    if (connection) {
+      connection.active += 1;
+      connection.response = response;
+      response.once('close', () => {
+        connection.active -= 1;
+        if (connection.response === response) connection.response = undefined;
+        // A reply whose headers went out before the shutdown began still said keep-alive.
+        if (closing && connection.active === 0) socket.end();
+      });
+    }
+    // RFC 9112 requires a Host on HTTP/1.1 requests. Node's own check would answer 400 without
+    // a request id or a log line, so it is off and done here.
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      const requestId = randomUUID();
+      const body = JSON.stringify({ reason: 'bad_request', message: 'an HTTP/1.1 request needs a Host header' });
+      response.writeHead(400, {
+        Connection: 'close',
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+        'x-request-id': requestId,
+      });
+      response.end(body);
+      logger.info(
+        {
+          requestId,
+          method: request.method,
+          path: request.url?.split('?', 1)[0],
+          operationId: 'none',
+          status: 400,
+          reason: 'bad_request',
+        },
+        'request',
+      );
+      return;
+    }
+    handler(request, response);
+  };
+
   const server = http.createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -41,33 +88,14 @@ export function createHttpServer(handler: http.RequestListener, limits: HttpLimi
       // Node checks the two timeouts above only this often (30 s by default), also for a
       // connection that never sends a byte: check often enough that they hold to about a second.
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs / 2),
+      requireHostHeader: false,
     },
-    handler,
+    serve,
   );
   server.maxConnections = limits.maxConnections;
-  const connections = new Map<Socket, Connection>();
-  let closing = false;
-
   server.on('connection', (socket: Socket) => {
     connections.set(socket, { active: 0 });
     socket.once('close', () => connections.delete(socket));
-  });
-
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    const connection = connections.get(socket);
-    // Once closing, every reply ends its keep-alive connection: a busy client would otherwise
-    // keep sending on it, and the server would never finish closing.
-    if (closing) response.setHeader('Connection', 'close');
-    if (!connection) return;
-    connection.active += 1;
-    connection.response = response;
-    response.once('close', () => {
-      connection.active -= 1;
-      if (connection.response === response) connection.response = undefined;
-      // A reply whose headers went out before the shutdown began still said keep-alive.
-      if (closing && connection.active === 0) socket.end();
-    });
   });
 
   let lastDropWarning = 0;
