@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, describeDatabase, loadConfig, withoutCredentials, type Config } from './config';
 import { createLogger } from './logger';
-import { createService } from './service';
+import { createService, type Service } from './service';
 
 let config: Config;
 try {
@@ -21,9 +21,17 @@ if (config.auth.mode === 'dev') {
   );
 }
 
-const service = await createService(config, logger);
-const url = await service.listen();
-logger.info({ url, database: config.database.client }, `audit service listening on ${url}`);
+let service: Service;
+let url: string;
+try {
+  service = await createService(config, logger);
+  url = await service.listen();
+} catch (error) {
+  // The logger keeps only an error's safe fields and masks URL passwords in its message.
+  logger.fatal({ err: error }, 'could not start: %s', withoutCredentials((error as Error).message ?? String(error)));
+  process.exit(1);
+}
+logger.info({ url, database: describeDatabase(config.database) }, `audit service listening on ${url}`);
 // Log lines are batched; the start-up lines must not wait for the batch to fill.
 logger.flush();
 

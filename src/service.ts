@@ -3,7 +3,7 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
-import type { Config } from './config';
+import { withoutCredentials, type Config } from './config';
 import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
 import { createLogger } from './logger';
@@ -33,7 +33,7 @@ export interface Service {
 export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   const db = createKnex(config.database, {
     timeoutMs: config.dbTimeoutMs,
-    log: (level, message) => logger[level]({ component: 'knex' }, message),
+    log: (level, message) => logger[level]({ component: 'knex' }, withoutCredentials(message)),
   });
   const store = new AuditStore(db, config.idempotencyTtlMs);
   try {
