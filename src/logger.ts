@@ -46,7 +46,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   };
   if (destination) return pino(options, destination);
   const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => stdout.flush(), FLUSH_INTERVAL_MS).unref();
+  setInterval(() => {
+    try {
+      stdout.flush();
+    } catch {
+      // stdout is gone (its reader exited): there is nowhere left to write, and no reason to crash.
+    }
+  }, FLUSH_INTERVAL_MS).unref();
   return pino(options, stdout);
 }
 

@@ -28,11 +28,7 @@ describe('connections and Node-level errors', () => {
   before(async () => {
     database = await createTestDatabase('sqlite');
     logs = captureLogs('info');
-    running = await startService(
-      database.url,
-      { HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS), HTTP_MAX_CONNECTIONS: '4' },
-      logs.logger,
-    );
+    running = await startService(database.url, { HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS) }, logs.logger);
   });
   after(async () => {
     await running?.close();
@@ -89,25 +85,33 @@ describe('connections and Node-level errors', () => {
 
   it('past HTTP_MAX_CONNECTIONS closes new connections while the open ones are still served', async function () {
     this.timeout(10_000);
+    // Its own service: with the default headers timeout, the silent connections stay open throughout.
+    const capped = await startService(database.url, { HTTP_MAX_CONNECTIONS: '4' }, logs.logger);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const held: net.Socket[] = [];
     try {
-      expect(await get(`${running.url}/health/live`, agent)).to.deep.equal({ status: 200, reusedSocket: false });
+      expect(await get(`${capped.url}/health/live`, agent)).to.deep.equal({ status: 200, reusedSocket: false });
       // Three silent connections fill the cap of four with the agent's.
       for (let i = 0; i < 3; i++) {
-        const socket = net.connect(Number(new URL(running.url).port), '127.0.0.1');
+        const socket = net.connect(Number(new URL(capped.url).port), '127.0.0.1');
         await new Promise((resolve) => socket.once('connect', resolve));
         held.push(socket);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const refused = await sendRaw(running.url, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 2000);
+      const refused = await sendRaw(capped.url, 'GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 2000);
       expect(refused.closed).to.equal(true);
       expect(refused.text).to.equal('');
-      expect(refused.elapsedMs).to.be.below(HEADERS_TIMEOUT_MS); // closed at once, not timed out
-      expect(await get(`${running.url}/health/live`, agent)).to.deep.equal({ status: 200, reusedSocket: true });
+      expect(refused.elapsedMs).to.be.below(1000); // closed at once, not timed out
+      expect(await get(`${capped.url}/health/live`, agent)).to.deep.equal({ status: 200, reusedSocket: true });
+      expect(
+        logs
+          .lines()
+          .filter((line) => line.msg === 'connection limit reached (HTTP_MAX_CONNECTIONS): new connections are closed'),
+      ).to.have.length(1);
     } finally {
       agent.destroy();
       for (const socket of held) socket.destroy();
+      await capped.close();
     }
   });
 });
