@@ -21,7 +21,7 @@ export function captureLogs(level = 'trace'): CapturedLogs {
       text()
         .split('\n')
         .filter(Boolean)
-        .map((line) => JSON.parse(line)),
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
   };
 }
 
