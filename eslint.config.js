@@ -83,5 +83,17 @@ export default tseslint.config(
     'src/http must not import a layer above it.',
   ),
   layer(['src/handlers/**'], ['app', 'service', 'main', 'errors'], 'handlers must not import a layer above them.'),
+  {
+    // The token minter is for the token CLI, the contract test, the benchmarks and the tests. A rule
+    // of its own name, so that it adds to the layering rules above rather than replacing them.
+    files: ['src/**'],
+    ignores: ['src/auth/mintToken.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)mintToken$', message: 'The service verifies tokens; it never mints them.' }] },
+      ],
+    },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
 );

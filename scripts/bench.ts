@@ -3,13 +3,12 @@
 // with the same authenticated body at 50 connections; targets are interleaved over several rounds
 // so machine noise hits them alike. Prints a table and writes bench/results/<time>.json.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { spawnServer, spawnService, type ChildService } from '../test/helpers/child';
+import { createTestDatabase, type DatabaseKind } from '../test/helpers/databases';
 import { mintToken } from '../test/helpers/tokens';
 import { buildService, BUILT } from './build';
 
@@ -61,9 +60,7 @@ interface Sample {
   cpuUsPerRequest: number;
 }
 
-const scratch = mkdtempSync(path.join(tmpdir(), 'audit-bench-'));
-const cleanups: (() => Promise<unknown>)[] = [() => Promise.resolve(rmSync(scratch, { recursive: true, force: true }))];
-
+const cleanups: (() => Promise<unknown>)[] = [];
 const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch = false): Target => ({
   name,
   path: batch ? '/audits/batch' : '/audits',
@@ -72,25 +69,12 @@ const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch =
   start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET }, entry: BUILT.service }),
 });
 
-let sqliteCounter = 0;
-const freshSqlite = async () => `sqlite:${path.join(scratch, `bench-${sqliteCounter++}.db`)}`;
-
-async function freshPostgres(): Promise<string> {
-  const schema = `bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  await admin.end();
-  cleanups.push(async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA ${schema} CASCADE`);
-    await client.end();
-  });
-  const url = new URL(POSTGRES_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.toString();
-}
+/** A fresh database per measurement, removed at the end (tests' helper: a SQLite file or a PostgreSQL schema). */
+const freshDatabase = (kind: DatabaseKind) => async () => {
+  const database = await createTestDatabase(kind, POSTGRES_URL);
+  cleanups.push(() => database.dispose());
+  return database.url;
+};
 
 const targets: Target[] = [
   {
@@ -100,9 +84,9 @@ const targets: Target[] = [
     eventsPerRequest: 1,
     start: () => spawnServer('dist/koaEcho.js'),
   },
-  serviceTarget('service-sqlite', freshSqlite),
-  ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshPostgres)] : []),
-  serviceTarget('batch100-sqlite', freshSqlite, true),
+  serviceTarget('service-sqlite', freshDatabase('sqlite')),
+  ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshDatabase('postgres'))] : []),
+  serviceTarget('batch100-sqlite', freshDatabase('sqlite'), true),
 ];
 
 function cpuMs(pid: number): number {

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SignJWT } from 'jose';
+import { mintToken } from '../src/auth/mintToken';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SPEC = path.join(ROOT, 'api/openapi.yaml');
@@ -16,15 +16,8 @@ const HOOKS = path.join(ROOT, 'test/contract/hooks.cjs');
 const DREDD = path.join(ROOT, 'node_modules/dredd/bin/dredd');
 const CLIENT_ID = 'contract-test';
 const SECRET = randomBytes(32).toString('base64url'); // fresh per run; the server verifies HS256 with it
-
-/** Minted as scripts/token.ts does, so the contract covers the tokens clients really get. */
-function mintToken(orgs: string[] | '*', scope: string): Promise<string> {
-  return new SignJWT({ client_id: CLIENT_ID, orgs, scope })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(SECRET));
-}
+// Tokens are minted as `npm run token` mints them, so the contract covers the tokens clients really get.
+const credentials = { secret: SECRET, clientId: CLIENT_ID, orgs: '*', expiresIn: 3600 };
 
 /** PORT=0 would hide the port from Dredd, so ask the OS for a free one and hand it over. */
 async function freePort(): Promise<number> {
@@ -101,8 +94,8 @@ try {
         ...baseEnv,
         // Read by the hooks: the credentials for each case they provoke.
         CONTRACT_CLIENT_ID: CLIENT_ID,
-        CONTRACT_TOKEN: await mintToken('*', 'audit.write audit.read'),
-        CONTRACT_UNSCOPED_TOKEN: await mintToken('*', ''),
+        CONTRACT_TOKEN: await mintToken({ ...credentials, scope: 'audit.write audit.read' }),
+        CONTRACT_UNSCOPED_TOKEN: await mintToken({ ...credentials, scope: '' }),
       },
     },
   );

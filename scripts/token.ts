@@ -1,8 +1,8 @@
 // Mints a bearer token signed with the server's HS256 secret (AUTH_JWT_SECRET, or the dev secret).
 //   npm run token -- --client ID --org ORG [--org ORG2] [--scope "audit.write audit.read"] [--ttl SECONDS]
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import { loadOrCreateDevSecret } from '../src/auth/devSecret';
+import { mintToken } from '../src/auth/mintToken';
 import { loadConfig } from '../src/config';
 
 const { values } = parseArgs({
@@ -19,6 +19,10 @@ if (!values.client || !values.org?.length) {
   );
   process.exit(2);
 }
+if (!/^\d+$/.test(values.ttl) || Number(values.ttl) < 1) {
+  console.error(`--ttl must be a whole number of seconds, got "${values.ttl}"`);
+  process.exit(2);
+}
 const { auth } = loadConfig();
 if (auth.mode !== 'secret' && auth.mode !== 'dev') {
   console.error('npm run token signs with an HS256 secret; with AUTH_JWKS_* configured, tokens come from your issuer');
@@ -26,10 +30,14 @@ if (auth.mode !== 'secret' && auth.mode !== 'dev') {
 }
 const secret = auth.mode === 'secret' ? auth.secret : loadOrCreateDevSecret(auth.secretFile);
 const orgs = values.org.includes('*') ? '*' : values.org;
-let token = new SignJWT({ client_id: values.client, orgs, scope: values.scope })
-  .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-  .setIssuedAt()
-  .setExpirationTime(`${Number(values.ttl)}s`);
-if (auth.issuer) token = token.setIssuer(auth.issuer);
-if (auth.audience) token = token.setAudience(auth.audience);
-console.log(await token.sign(new TextEncoder().encode(secret)));
+console.log(
+  await mintToken({
+    secret,
+    clientId: values.client,
+    orgs,
+    scope: values.scope,
+    expiresIn: Number(values.ttl),
+    issuer: auth.issuer,
+    audience: auth.audience,
+  }),
+);

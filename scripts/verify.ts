@@ -1,17 +1,36 @@
 // Verifies a tenant's hash chain straight from the database, as GET /audits/verify does.
 //   npm run verify -- --org ORG [--database URL]
 // Exit status: 0 intact, 1 broken, 2 usage or database error.
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, parseDatabaseUrl } from '../src/config';
+import { ConfigError, loadConfig, parseDatabaseUrl, withoutCredentials, type DatabaseConfig } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
 import { openDatabase } from '../src/store/db';
+
+/** A usage or database problem: one line on stderr, exit 2, nothing created or changed. */
+function fail(message: string): never {
+  console.error(`verify: ${withoutCredentials(message)}`);
+  process.exit(2);
+}
 
 const { values } = parseArgs({ options: { org: { type: 'string' }, database: { type: 'string' } } });
 if (!values.org) {
   console.error('usage: npm run verify -- --org ORG [--database sqlite:data/audit.db | postgres://…]');
   process.exit(2);
 }
-const database = values.database ? parseDatabaseUrl(values.database) : loadConfig().database;
+let database: DatabaseConfig;
+try {
+  database = values.database ? parseDatabaseUrl(values.database) : loadConfig().database;
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.message);
+  throw error;
+}
+// Opening a SQLite path creates the file (and openDatabase its folder): a mistyped path would
+// leave an empty database behind and fail with SQL. Verifying needs one that exists.
+if (database.client === 'sqlite' && !statSync(database.filename, { throwIfNoEntry: false })?.isFile()) {
+  fail(`no SQLite database at ${path.resolve(database.filename)} (check --database or DATABASE_URL)`);
+}
 const store = new AuditStore(openDatabase(database));
 const progress = process.stderr.isTTY ? drawProgress : () => {};
 
@@ -31,7 +50,11 @@ try {
   }
   process.exitCode = result.verified ? 0 : 1;
 } catch (error) {
-  console.error(`verification failed: ${(error as Error).message}`);
+  const message = (error as Error).message;
+  // The file or schema exists but the service never created its tables there.
+  if (/no such table|relation .* does not exist/.test(message))
+    console.error("verify: that database holds no audit events (not the service's database, or never started on it)");
+  else console.error(`verify: verification failed: ${withoutCredentials(message)}`);
   process.exitCode = 2;
 } finally {
   await store.close();

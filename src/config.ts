@@ -33,6 +33,19 @@ export interface Config {
    * reply is given 500 ms more), SQLite's busy wait. Past it a request fails with 503 rather than hang.
    */
   dbTimeoutMs: number;
+  http: HttpLimits;
+}
+
+/** How long a client may take and how many connections it may hold; see the README's Configuration. */
+export interface HttpLimits {
+  /** To receive a request's headers; a connection that sends nothing is closed after this too. */
+  headersTimeoutMs: number;
+  /** To receive a whole request, body included (not the response, which may stream for long). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept open after a response. */
+  keepAliveTimeoutMs: number;
+  /** Open connections, at most; past it new ones are closed at once. */
+  maxConnections: number;
 }
 
 export class ConfigError extends Error {}
@@ -53,7 +66,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeQueueMaxEvents: integer(env, 'WRITE_QUEUE_MAX_EVENTS', 20_000, 1, 10_000_000),
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365) * 3600_000,
     dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
+    http: httpLimits(env),
   };
+}
+
+function httpLimits(env: NodeJS.ProcessEnv): HttpLimits {
+  const limits: HttpLimits = {
+    headersTimeoutMs: integer(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    // A full 1 MiB batch in a minute needs about 140 kbit/s: slow links still make it.
+    requestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    keepAliveTimeoutMs: integer(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 600_000),
+    // Below the usual descriptor limits, with room for database connections and files.
+    maxConnections: integer(env, 'HTTP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+  };
+  // Node refuses a headers timeout longer than the request timeout; say so in our terms.
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(
+      `HTTP_HEADERS_TIMEOUT_MS (${limits.headersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs})`,
+    );
+  }
+  return limits;
 }
 
 export function parseDatabaseUrl(url: string): DatabaseConfig {
@@ -70,11 +102,33 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     try {
       new URL(url);
     } catch {
-      throw new ConfigError('DATABASE_URL: not a valid postgres:// URL');
+      throw new ConfigError(`DATABASE_URL: not a valid postgres:// URL: "${withoutCredentials(url)}"`);
     }
     return { client: 'postgres', connectionString: url };
   }
-  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.slice(0, 40)}"`);
+  throw new ConfigError(
+    `DATABASE_URL must start with sqlite: or postgres://, got "${withoutCredentials(url).slice(0, 60)}"`,
+  );
+}
+
+// scheme://user:password@ — up to the last @ of the word, so that a password with an unescaped
+// @ or / (the typo that makes a URL invalid) is masked whole.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s"'<>@:/]*):[^\s"'<>]*@/gi;
+// libpq also takes the password as a query parameter.
+const PASSWORD_PARAMETER = /([?&]password=)[^&\s"'<>]*/gi;
+
+/** `text` with the password of every URL in it masked: for messages that may quote a URL. */
+export function withoutCredentials(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1$2:***@').replace(PASSWORD_PARAMETER, '$1***');
+}
+
+/** Where the events are, for a log line: the SQLite file, or the PostgreSQL URL without its password. */
+export function describeDatabase(database: DatabaseConfig): string {
+  if (database.client === 'sqlite') return `sqlite:${database.filename}`;
+  const url = new URL(database.connectionString);
+  if (url.password) url.password = '***';
+  if (url.searchParams.has('password')) url.searchParams.set('password', '***');
+  return url.toString();
 }
 
 function authConfig(env: NodeJS.ProcessEnv, dataDir: string): AuthConfig {
@@ -92,7 +146,7 @@ function authConfig(env: NodeJS.ProcessEnv, dataDir: string): AuthConfig {
     try {
       url = new URL(env.AUTH_JWKS_URL);
     } catch {
-      throw new ConfigError(`AUTH_JWKS_URL is not a URL: "${env.AUTH_JWKS_URL}"`);
+      throw new ConfigError(`AUTH_JWKS_URL is not a URL: "${withoutCredentials(env.AUTH_JWKS_URL)}"`);
     }
     return { ...claims, mode: 'jwks-url', jwksUrl: url };
   }

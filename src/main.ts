@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, describeDatabase, loadConfig, withoutCredentials, type Config } from './config';
 import { createLogger } from './logger';
-import { createService } from './service';
+import { createService, type Service } from './service';
 
 let config: Config;
 try {
@@ -21,31 +21,38 @@ if (config.auth.mode === 'dev') {
   );
 }
 
-const service = await createService(config, logger);
-const url = await service.listen();
-logger.info({ url, database: config.database.client }, `audit service listening on ${url}`);
+let service: Service;
+let url: string;
+try {
+  service = await createService(config, logger);
+  url = await service.listen();
+} catch (error) {
+  // The logger keeps only an error's safe fields and masks URL passwords in its message.
+  logger.fatal({ err: error }, 'could not start: %s', withoutCredentials((error as Error).message ?? String(error)));
+  process.exit(1);
+}
+logger.info({ url, database: describeDatabase(config.database) }, `audit service listening on ${url}`);
 // Log lines are batched; the start-up lines must not wait for the batch to fill.
 logger.flush();
 
 let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    // A hung request must not keep the process alive forever.
-    const deadline = setTimeout(() => {
-      logger.error('shutdown timed out; exiting');
-      process.exit(1);
-    }, 10_000);
-    deadline.unref();
-    try {
-      await service.close();
-      logger.info('shut down cleanly');
-      process.exit(0);
-    } catch (error) {
-      logger.error({ err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  });
+async function shutDown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  // A hung request must not keep the process alive forever.
+  const deadline = setTimeout(() => {
+    logger.error('shutdown timed out; exiting');
+    process.exit(1);
+  }, 10_000);
+  deadline.unref();
+  try {
+    await service.close();
+    logger.info('shut down cleanly');
+    process.exit(0);
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
 }
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutDown(signal));

@@ -1,10 +1,9 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
-import type { Config } from './config';
+import { withoutCredentials, type Config } from './config';
 import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
 import { createLogger } from './logger';
@@ -13,6 +12,7 @@ import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
 import { openDatabase } from './store/db';
 import { EventWriter } from './store/eventWriter';
+import { createHttpServer } from './server';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
@@ -33,7 +33,7 @@ export interface Service {
 export async function createService(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Service> {
   const database = openDatabase(config.database, {
     timeoutMs: config.dbTimeoutMs,
-    log: (level, message) => logger[level]({ component: 'database' }, message),
+    log: (level, message) => logger[level]({ component: 'database' }, withoutCredentials(message)),
   });
   const store = new AuditStore(database, config.idempotencyTtlMs);
   try {
@@ -57,34 +57,20 @@ export async function createService(config: Config, logger: Logger = createLogge
         .catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();
     const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
-    let closing = false;
+    const http = createHttpServer(app.callback(), config.http, logger);
     const service: Service = {
       app,
       store,
       writer,
       logger,
       async listen() {
-        const server = app.listen(config.port, config.host);
-        // Once closing, every reply ends its keep-alive connection: a busy client would
-        // otherwise keep sending on it, and the server would never finish closing.
-        server.on('request', (_request, response) => {
-          if (closing) response.setHeader('Connection', 'close');
-        });
-        await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-        const { port } = server.address() as AddressInfo;
-        service.server = server;
+        const { port } = await http.listen(config.port, config.host);
+        service.server = http.server;
         service.url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
         return service.url;
       },
       async close() {
-        closing = true;
-        if (service.server) {
-          const server = service.server;
-          // Stop accepting connections, let in-flight requests finish, drop idle keep-alives.
-          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-          server.closeIdleConnections();
-          await closed;
-        }
+        if (service.server) await http.close();
         clearInterval(purgeTimer);
         // Requests still waiting for a commit are answered before the database goes away.
         await writer.drain();

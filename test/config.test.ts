@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError, describeDatabase, loadConfig } from '../src/config';
 
 describe('loadConfig', () => {
   it('has defaults that run the service on the embedded SQLite database in dev mode', () => {
@@ -46,7 +46,51 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
     [{ BODY_LIMIT_BYTES: '0' }, /^BODY_LIMIT_BYTES must be an integer/],
     [{ DB_TIMEOUT_MS: '-1' }, /^DB_TIMEOUT_MS must be an integer/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '10' }, /^HTTP_HEADERS_TIMEOUT_MS must be an integer/],
+    [{ HTTP_MAX_CONNECTIONS: '0' }, /^HTTP_MAX_CONNECTIONS must be an integer/],
   ];
+  it('never echoes a database password, whatever is wrong with the URL', () => {
+    for (const url of [
+      'postgress://user:s3cret@db.internal:5432/audit', // the scheme mistyped
+      'postgres://user:s3cret@db.internal:port/audit', // not a URL
+      'postgres://user:s3c@ret@db.internal/audit', // an unescaped @ in the password
+      'postgres://user:s3c/ret@db.internal/audit', // an unescaped / in the password
+      'postgres://db.internal/audit?password=s3cret&x=%zz',
+      'mysql://user:s3cret@db.internal/audit',
+    ]) {
+      try {
+        loadConfig({ DATABASE_URL: url });
+      } catch (error) {
+        expect(error).to.be.instanceOf(ConfigError);
+        expect((error as Error).message)
+          .to.match(/^DATABASE_URL/)
+          .and.not.match(/s3c|ret@/);
+        continue;
+      }
+      expect(describeDatabase(loadConfig({ DATABASE_URL: url }).database), url).to.not.match(/s3c|ret@/);
+    }
+  });
+
+  it('describes the database for the log without its password', () => {
+    expect(describeDatabase(loadConfig({ DATABASE_URL: 'postgres://u:s3cret@h:5432/db?x=1' }).database)).to.equal(
+      'postgres://u:***@h:5432/db?x=1',
+    );
+    expect(describeDatabase(loadConfig({}).database)).to.equal('sqlite:data/audit.db');
+  });
+
+  it('reads the HTTP limits, and refuses a headers timeout longer than the request timeout', () => {
+    expect(loadConfig({}).http).to.deep.equal({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 10_000,
+    });
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '1000' })).to.throw(
+      ConfigError,
+      /^HTTP_HEADERS_TIMEOUT_MS \(5000\) must not exceed HTTP_REQUEST_TIMEOUT_MS \(1000\)$/,
+    );
+  });
+
   for (const [env, message] of bad) {
     it(`refuses ${JSON.stringify(env).slice(0, 60)} with one line naming the variable`, () => {
       expect(() => loadConfig(env)).to.throw(ConfigError, message);

@@ -1,4 +1,4 @@
-import { SignJWT } from 'jose';
+import { mintToken as mint } from '../../src/auth/mintToken';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 export const CLIENT_ID = 'test-client';
@@ -14,14 +14,10 @@ export interface TokenOptions {
   claims?: Record<string, unknown>;
 }
 
-export async function mintToken(options: TokenOptions = {}): Promise<string> {
+/** A token for the tests' server (TEST_SECRET), minted as `npm run token` mints them, with test defaults. */
+export function mintToken(options: TokenOptions = {}): Promise<string> {
   const { clientId = CLIENT_ID, orgs = [ORG], scope = 'audit.write audit.read', expiresIn = 300 } = options;
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ client_id: clientId, orgs, scope, ...options.claims })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuedAt(now)
-    .setExpirationTime(now + expiresIn)
-    .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+  return mint({ secret: options.secret ?? TEST_SECRET, clientId, orgs, scope, expiresIn, claims: options.claims });
 }
 
 /** Both credentials the spec requires, for a token minted with `options`. */
