@@ -109,7 +109,7 @@ async function measureExport(
     if (res.status !== 200) throw new Error(`export: ${res.status}`);
     let lines = 0;
     let bytes = 0;
-    for await (const chunk of res.body!) {
+    for await (const chunk of res.body as ReadableStream<Uint8Array>) {
       bytes += chunk.length;
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
       if (lines >= ((quarters.length + 1) * EVENTS) / 4) quarters.push(memoryKb(pid, 'VmRSS') / 1024);
@@ -167,7 +167,7 @@ async function bench(target: TestDatabase): Promise<void> {
   const { url } = server;
   try {
     const list = (query: Record<string, string>) =>
-      `${url}/audits?${new URLSearchParams({ imsOrgId: BIG, limit: '100', ...query })}`;
+      `${url}/audits?${new URLSearchParams({ imsOrgId: BIG, limit: '100', ...query }).toString()}`;
 
     // A cursor half-way down the tenant, reached by walking pages of 1,000.
     let cursor = '';

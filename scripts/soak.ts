@@ -66,7 +66,7 @@ const database: TestDatabase = values.database?.startsWith('postgres')
   : values.database
     ? { kind: 'sqlite', url: values.database, dispose: async () => {} }
     : await createTestDatabase('sqlite');
-let failed = false;
+let failed: boolean;
 try {
   // The build, as npm start runs it, so memory is the product's and not the TypeScript loader's.
   await buildService();

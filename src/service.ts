@@ -56,8 +56,10 @@ export async function createService(config: Config, logger: Logger = createLogge
         .deleteExpiredIdempotencyKeys()
         .catch((error) => logger.warn({ err: error }, 'could not purge idempotency keys'));
     void purgeKeys();
-    const purgeTimer = setInterval(purgeKeys, IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
-    const http = createHttpServer(app.callback(), config.http, logger);
+    const purgeTimer = setInterval(() => void purgeKeys(), IDEMPOTENCY_PURGE_INTERVAL_MS).unref();
+    // Koa's handler answers its own errors, so its promise never rejects: nothing to await.
+    const handle = app.callback();
+    const http = createHttpServer((request, response) => void handle(request, response), config.http, logger);
     const service: Service = {
       app,
       store,

@@ -15,10 +15,10 @@ const queueFull = (limit: number) => ({
 /** The deepest the write queue got while `work` ran: measured at each admission, where it peaks. */
 async function deepestQueue(running: RunningService, work: () => Promise<void>): Promise<number> {
   const writer = running.service.writer;
-  const write = writer.write;
+  const write = writer.write.bind(writer);
   let deepest = 0;
   writer.write = (request) => {
-    const outcome = write.call(writer, request);
+    const outcome = write(request);
     deepest = Math.max(deepest, writer.depth);
     return outcome;
   };

@@ -28,7 +28,7 @@ describeEachDatabase('Chain heads shared by two instances', (database) => {
       }
       // A group across two tenants, one of them new, still commits both or neither.
       const other = `heads-other-${Date.now()}@AdobeOrg`;
-      const [mixed] = await a.commit([{ events: [event('a.mixed'), sampleEvent({ imsOrgId: other }) as AuditEvent] }]);
+      const [mixed] = await a.commit([{ events: [event('a.mixed'), sampleEvent({ imsOrgId: other })] }]);
       expect(mixed.kind).to.equal('stored');
 
       const verification = await b.verifyChain(org);

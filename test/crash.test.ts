@@ -27,7 +27,7 @@ describeEachDatabase('Crash safety (SIGKILL under load)', (database) => {
     expect(
       Object.keys(histogram).filter((status) => !/^\d+$/.test(status)),
       JSON.stringify(histogram),
-    ).to.not.be.empty;
+    ).to.not.have.lengthOf(0);
     expect(Object.keys(histogram).filter((status) => /^\d+$/.test(status))).to.deep.equal(['201']);
 
     const second = await spawnService(database().url);

@@ -100,9 +100,10 @@ describe('GET /docs in headless Chromium', function () {
     expect(await status.innerText()).to.equal('201');
     expect(await operation.locator('.request-url pre').innerText()).to.equal(`${running.url}/audits`);
 
+    // The 201 body is the new event's id, a JSON string.
     const id = JSON.parse(
       await operation.locator('.live-responses-table .response-col_description pre').first().innerText(),
-    );
+    ) as string;
     expect(await running.service.store.get(id)).to.deep.include({ id, imsOrgId: 'ACME@AdobeOrg' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'docs-try-it-out.png'), fullPage: true });
     expect(pageErrors).to.deep.equal([]);

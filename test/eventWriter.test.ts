@@ -18,7 +18,7 @@ function fakeStore(fail: (requests: WriteRequest[]) => Error | undefined = () =>
       if (gate) await gate;
       const error = fail(requests);
       if (error) throw error;
-      return requests.map((r) => ({ kind: 'stored', eventIds: r.events.map((e) => e.action) }) as WriteOutcome);
+      return requests.map((r) => ({ kind: 'stored', eventIds: r.events.map((e) => e.action) }));
     },
   };
   return {
@@ -76,7 +76,7 @@ describe('EventWriter (group commit)', () => {
       ['a', 'poison', 'b'].map((action) => writer.write({ events: [event(action)] })),
     );
     expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
-    expect((results[1] as PromiseRejectedResult).reason.message).to.equal('unique violation');
+    expect(((results[1] as PromiseRejectedResult).reason as Error).message).to.equal('unique violation');
   });
 
   it('fails the whole group at once when the database is unavailable, without retrying each', async () => {
@@ -96,7 +96,7 @@ describe('EventWriter (group commit)', () => {
     const admitted = [writer.write({ events: [event('a'), event('b')] }), writer.write({ events: [event('c')] })];
     expect(writer.depth).to.equal(3);
     let error: unknown;
-    await writer.write({ events: [event('d')] }).catch((e) => (error = e));
+    await writer.write({ events: [event('d')] }).catch((e: unknown) => (error = e));
     expect(error).to.be.instanceOf(WriteQueueFullError);
     fake.release();
     await Promise.all(admitted);

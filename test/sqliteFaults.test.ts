@@ -19,7 +19,7 @@ function skipUnlessPossible(context: Mocha.Context, what: string, probe: () => v
     probe();
   } catch (error) {
     const reason = `${what}: ${(error as Error).message.split('\n')[0]}`;
-    if (process.env.CI) throw new Error(`cannot cause this fault, and CI must: ${reason}`);
+    if (process.env.CI) throw new Error(`cannot cause this fault, and CI must: ${reason}`, { cause: error });
     console.log(`      SKIPPED (this machine cannot cause the fault) ${reason}`);
     context.skip();
   }

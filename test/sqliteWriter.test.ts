@@ -48,7 +48,7 @@ describe('The SQLite commit thread', () => {
       const forged = await store.get((first as { eventIds: string[] }).eventIds[0]);
       const db = createKnex(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`));
       try {
-        const row = await db('audit_events').where({ id: forged!.id }).first();
+        const row = await db<Record<string, unknown>>('audit_events').where({ id: forged!.id }).first();
         await db('audit_events').insert({ ...row, id: 'forged', seq: 2 });
         const error = await store.commit([{ events: [event] }]).then(
           () => undefined,

@@ -51,7 +51,7 @@ describe('createTokenVerifier', () => {
 
   it('refuses an RS256 token when configured with an HS256 secret', async () => {
     const verify = await createTokenVerifier({ mode: 'secret', secret: 'x'.repeat(32) });
-    const error = await verify(await sign('RS256', 'rsa', rsa.privateKey)).catch((e) => e);
+    const error = await verify(await sign('RS256', 'rsa', rsa.privateKey)).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(TokenRejected).with.property('message', 'token algorithm is not accepted');
   });
 
@@ -62,7 +62,7 @@ describe('createTokenVerifier', () => {
     const good = await sign('HS256', 'k', key, (j) => j.setIssuer('https://idp').setAudience('audit'));
     expect(await verify(good)).to.include({ iss: 'https://idp' });
     const wrongIssuer = await sign('HS256', 'k', key, (j) => j.setIssuer('https://evil').setAudience('audit'));
-    const error = await verify(wrongIssuer).catch((e) => e);
+    const error = await verify(wrongIssuer).catch((e: unknown) => e);
     expect(error)
       .to.be.instanceOf(TokenRejected)
       .with.property('message')
@@ -83,6 +83,6 @@ describe('createTokenVerifier', () => {
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime(now - 120)
       .sign(key);
-    expect(await verify(longExpired).catch((e) => e)).to.be.instanceOf(TokenRejected);
+    expect(await verify(longExpired).catch((e: unknown) => e)).to.be.instanceOf(TokenRejected);
   });
 });

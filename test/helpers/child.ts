@@ -57,13 +57,13 @@ export function spawnServer(entry: string, { env = {}, wrapper = [] }: SpawnOpti
   });
   let output = '';
   const keep = (chunk: Buffer) => {
-    output += chunk;
+    output += chunk.toString();
     if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
   };
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', keep);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', keep);
+    child.stdout.on('data', (chunk: Buffer) => {
       keep(chunk);
       if (service) return; // ready already: only keep the output
       const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];

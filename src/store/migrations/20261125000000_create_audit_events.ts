@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
-  const postgres = knex.client.config.client === 'pg';
+  const postgres = (knex.client as { config: { client: string } }).config.client === 'pg';
   await knex.schema.createTable('audit_events', (table) => {
     table.text('id').primary(); // UUIDv7: time-sortable, assigned by the server
     table.text('ims_org_id').notNullable();

@@ -17,7 +17,7 @@ export const DIGEST_INDEXED_COLUMNS: ReadonlySet<string> = new Set(['resource_id
 const indexName = (column: string) => `audit_events_org_${column}_time`;
 
 export async function up(knex: Knex): Promise<void> {
-  const postgres = knex.client.config.client === 'pg';
+  const postgres = (knex.client as { config: { client: string } }).config.client === 'pg';
   for (const column of FILTER_COLUMNS) {
     const key = postgres && DIGEST_INDEXED_COLUMNS.has(column) ? `md5(${column})` : column;
     await knex.raw(`CREATE INDEX ${indexName(column)} ON audit_events (ims_org_id, ${key}, occurred_at, id)`);
