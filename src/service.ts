@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { createApp } from './app';
+import { acceptContinue, createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
 import type { Config } from './config';
 import { DocsSite } from './docs/site';
@@ -65,6 +65,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       logger,
       async listen() {
         const server = app.listen(config.port, config.host);
+        acceptContinue(server);
         // Once closing, every reply ends its keep-alive connection: a busy client would
         // otherwise keep sending on it, and the server would never finish closing.
         server.on('request', (_request, response) => {

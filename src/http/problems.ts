@@ -1,0 +1,76 @@
+import type { ErrorDetail } from '../domain/api';
+
+/** Enough to fix a request by; more would only make a 400 large and slow. */
+export const MAX_LISTED_PROBLEMS = 100;
+
+/**
+ * The problems found in one request, every kind together (text rules, schema errors), listed up
+ * to a bound and counted beyond it, so that no input can make an error body large.
+ */
+export class ProblemList {
+  readonly listed: ErrorDetail[] = [];
+  private unlisted = 0;
+
+  constructor(private readonly max = MAX_LISTED_PROBLEMS) {}
+
+  add(path: string, message: string): void {
+    if (this.listed.length < this.max) this.listed.push({ path, message });
+    else this.unlisted++;
+  }
+
+  get empty(): boolean {
+    return this.listed.length === 0 && this.unlisted === 0;
+  }
+
+  /** The listed problems, plus one entry saying how many more there were. */
+  details(): ErrorDetail[] {
+    if (this.unlisted === 0) return this.listed;
+    return [...this.listed, { message: `and ${this.unlisted} more problem${this.unlisted === 1 ? '' : 's'}` }];
+  }
+
+  message(): string {
+    return this.details()
+      .map((p) => (p.path ? `${p.path} ${p.message}` : p.message))
+      .join('; ');
+  }
+}
+
+/**
+ * The spec's text rule: PostgreSQL cannot store NUL, and UTF-8 cannot encode an unpaired surrogate,
+ * so neither would be kept exactly as sent. Walks the value with an explicit stack, so no nesting
+ * depth reachable from input can overflow the call stack. Answers how many values it visited.
+ */
+export function checkStorableText(root: unknown, rootPath: string, problems: ProblemList): number {
+  const stack: [unknown, string][] = [[root, rootPath]];
+  let visited = 0;
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    visited++;
+    if (typeof value === 'string') {
+      checkString(value, path, problems);
+    } else if (Array.isArray(value)) {
+      // Pushed in reverse, so problems are listed in document order.
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i];
+        const itemPath = joinPath(path, key);
+        stack.push([item, itemPath]);
+        checkString(key, `${path} key ${JSON.stringify(key.slice(0, 64))}`, problems);
+      }
+    }
+  }
+  return visited;
+}
+
+function checkString(value: string, path: string, problems: ProblemList): void {
+  if (value.includes('\u0000')) problems.add(path, 'must not contain NUL characters');
+  if (!value.isWellFormed()) problems.add(path, 'is not well-formed Unicode');
+}
+
+/** `body.service.serviceId`, `body[3]`, `body.tags["a b"]`: a path as a client writes it. */
+export function joinPath(path: string, segment: string): string {
+  if (/^\d+$/.test(segment)) return `${path}[${segment}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(segment) ? `${path}.${segment}` : `${path}[${JSON.stringify(segment)}]`;
+}
