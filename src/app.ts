@@ -29,7 +29,7 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   const { contract, metrics } = services;
-  const routeOf = (ctx: Koa.Context): Route | undefined => ctx.state.route;
+  const routeOf = (ctx: Koa.Context) => ctx.state.route as Route | undefined;
   const readSingle = jsonBodyReader(services.config.bodyLimitBytes);
   const readBatch = jsonBodyReader(services.config.batchBodyLimitBytes);
   const readBody = (route: Route) => (route.operationId === 'createAuditEvents' ? readBatch : readSingle);
@@ -39,7 +39,7 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
   // Koa reports here only what fails after the response has started: a streamed body. The status
   // is sent by then, so Koa destroys the connection (a cut-off export never looks complete).
   app.on('error', (error: Error & { code?: string }, ctx?: Koa.Context) => {
-    const requestId = ctx?.state.requestId;
+    const requestId = ctx?.state.requestId as string | undefined;
     if (error.code === 'ERR_STREAM_PREMATURE_CLOSE')
       logger.debug({ requestId }, 'client left before the response ended');
     else logger.error({ err: error, requestId }, 'streamed response failed: %s', error.message);
@@ -47,8 +47,9 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
 
   app.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
-    ctx.state.requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    ctx.set('x-request-id', ctx.state.requestId);
+    const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('x-request-id', requestId);
     await next();
   });
   app.use(observeRequests(logger, metrics));

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type Ajv from 'ajv';
 import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { OpenAPIBackend, type Operation } from 'openapi-backend';
+import { OpenAPIBackend, type Document, type Operation } from 'openapi-backend';
 import openApiSchemaValidator from 'openapi-schema-validator';
 import { parse as parseYaml } from 'yaml';
 import type { operations } from '../../generated/openapi';
@@ -86,13 +86,13 @@ export class Contract {
 
   static async load(specPath = SPEC_PATH): Promise<Contract> {
     const source = await readFile(specPath, 'utf8');
-    const document = parseYaml(source);
+    const document = parseYaml(source) as Record<string, unknown>;
     // Strict mode's check that the document is valid OpenAPI, done here because quick mode skips it.
-    const { errors } = new OpenAPISchemaValidator({ version: 3 }).validate(document);
+    const { errors } = new OpenAPISchemaValidator({ version: 3 }).validate(document as unknown as Document);
     if (errors.length > 0) throw new Error(`${specPath} is not valid OpenAPI: ${JSON.stringify(errors, null, 2)}`);
     const backend = (allErrors: boolean) =>
       new OpenAPIBackend({
-        definition: structuredClone(document),
+        definition: structuredClone(document) as unknown as Document,
         strict: true,
         validate: true,
         // Compile validators on demand, so only the request validators are built: the response

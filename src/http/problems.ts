@@ -54,7 +54,7 @@ export function checkStorableText(root: unknown, rootPath: string, problems: Pro
     } else if (value !== null && typeof value === 'object') {
       const entries = Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
-        const [key, item] = entries[i];
+        const [key, item] = entries[i] as [string, unknown];
         const itemPath = joinPath(path, key);
         stack.push([item, itemPath]);
         checkString(key, `${path} key ${JSON.stringify(key.slice(0, 64))}`, problems);

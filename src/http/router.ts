@@ -1,4 +1,4 @@
-import Router, { type RouterContext } from '@koa/router';
+import Router, { type Layer, type RouterContext } from '@koa/router';
 import type Koa from 'koa';
 import { AuditError, MethodNotAllowedError } from '../domain/errors';
 import type { Contract, Route } from './contract';
@@ -8,7 +8,8 @@ export type OperationRunner = (route: Route, ctx: Koa.Context) => Promise<void>;
 
 /**
  * The spec's operations as @koa/router routes, each named by its operationId. The router answers
- * HEAD for every GET; what it matches nothing for becomes our 404 or 405 (see unmatched).
+ * HEAD for every GET; what it matches no operation for becomes our 404 or 405 (see unmatched),
+ * from the routes it matched by path, as allowedMethods() would.
  */
 export function mountRoutes(app: Koa, contract: Contract, run: OperationRunner): void {
   // exact paths (no trailing slash, case-sensitive), as the spec writes them; where several
@@ -36,46 +37,43 @@ export function mountRoutes(app: Koa, contract: Contract, run: OperationRunner):
   }
   app.use(unmatched());
   app.use(router.routes());
-  app.use(router.allowedMethods());
 }
 
 /**
- * A literal path wins over a template: `/audits/batch` is the batch operation's path, so a GET of
- * it is 405, not a read of the event with id "batch". The router matches both; we refuse here.
+ * A literal path wins over a template: `/audits/batch` belongs to the batch operation alone, so a
+ * GET of it is 405, not a read of the event with id "batch". The router matches both.
  */
 function assertNotShadowed(ctx: RouterContext, route: Route): void {
   if (route.routerPath === route.path) return;
-  const literal = (ctx.matched ?? []).filter((layer) => layer.paramNames.length === 0);
-  if (literal.length > 0) {
-    throw new MethodNotAllowedError(
-      `${ctx.method} is not allowed on ${ctx.path}`,
-      allowList(literal.flatMap((l) => l.methods)),
-    );
-  }
+  const owners = pathOwners(ctx);
+  if (!owners.some((layer) => layer.paramNames.length > 0)) throw methodNotAllowed(ctx, owners);
+}
+
+/** The router's routes for the request's path: the literal ones if any, else every template. */
+function pathOwners(ctx: RouterContext): Layer[] {
+  const matched = ctx.matched ?? [];
+  const literal = matched.filter((layer) => layer.paramNames.length === 0);
+  return literal.length > 0 ? literal : matched;
 }
 
 /**
- * allowedMethods() marks a request whose path matched but whose method did not (405, or 501 for
- * a method the router does not know, OPTIONS included); we render either as our 405
- * ErrorResponse, and an unmatched path as our 404.
+ * No operation ran: the router matched the path with other methods (405 with Allow, for any
+ * method, OPTIONS and methods it does not know included), or not at all (404).
  */
 function unmatched(): Koa.Middleware {
   return async (ctx, next) => {
     await next();
     if (ctx.state.route) return;
-    const allowed = ctx.response.get('Allow');
-    ctx.remove('Allow');
-    if (allowed) {
-      throw new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}`, allowList(allowed.split(/,\s*/)));
-    }
+    const owners = pathOwners(ctx as unknown as RouterContext);
+    if (owners.length > 0) throw methodNotAllowed(ctx, owners);
     throw new AuditError('not_found', `no route for ${ctx.path.slice(0, 200)}`);
   };
 }
 
-/** Each method once, HEAD right after GET. */
-function allowList(methods: string[]): string[] {
-  const unique = [...new Set(methods)].filter((method) => method !== 'HEAD');
-  const get = unique.indexOf('GET');
-  if (get >= 0) unique.splice(get + 1, 0, 'HEAD');
-  return unique;
+/** Allow lists each method once, HEAD (which the router adds to every GET) right after GET. */
+function methodNotAllowed(ctx: Koa.Context, layers: Layer[]): MethodNotAllowedError {
+  const methods = [...new Set(layers.flatMap((layer) => layer.methods))].filter((method) => method !== 'HEAD');
+  const get = methods.indexOf('GET');
+  if (get >= 0) methods.splice(get + 1, 0, 'HEAD');
+  return new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}`, methods);
 }
