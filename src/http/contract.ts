@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type Ajv from 'ajv';
 import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { OpenAPIBackend, type Document, type Operation } from 'openapi-backend';
+import { OpenAPIBackend, type Document, type Operation, type ValidationResult } from 'openapi-backend';
 import openApiSchemaValidator from 'openapi-schema-validator';
 import { parse as parseYaml } from 'yaml';
 import type { operations } from '../../generated/openapi';
@@ -134,11 +134,20 @@ export class Contract {
       query: query as Record<string, string | string[]>,
       ...(route.acceptsJsonBody && { body: parts.body as object }),
     };
-    const large = bodyValues > MAX_VALUES_FOR_EVERY_ERROR;
-    const result = (large ? this.firstError : this.everyError).validator.validateRequest(request, route.operation);
+    let result: ValidationResult | undefined;
+    if (bodyValues <= MAX_VALUES_FOR_EVERY_ERROR) {
+      try {
+        result = this.everyError.validator.validateRequest(request, route.operation);
+      } catch (error) {
+        // Too many errors for openapi-backend's spread call: the stack overflowed. Stop at the first.
+        if (!(error instanceof RangeError)) throw error;
+      }
+    }
+    const stoppedEarly = result === undefined;
+    result ??= this.firstError.validator.validateRequest(request, route.operation);
     if (!result.valid) describeErrors(result.errors ?? [], problems);
-    if (!result.valid && large) {
-      problems.add('body', `holds ${bodyValues} values, too many to look for every problem; fix the first and retry`);
+    if (!result.valid && stoppedEarly) {
+      problems.add('body', `has too many problems to look for every one (${bodyValues} values); fix this and retry`);
     }
     if (!problems.empty) throw new AuditError('bad_request', problems.message(), problems.details());
     const coerced = result.coerced as { params?: Record<string, unknown>; query?: Record<string, unknown> };
@@ -195,6 +204,10 @@ export function describeErrors(errors: ErrorObject[], problems: ProblemList): vo
     if (error.keyword === 'propertyNames' || error.keyword === 'x-propertyNames') continue;
     // openapi-backend's JSON check of a body that is a string; we parsed the body already.
     if (error.keyword === 'parse' && error.instancePath === '') continue;
+    if (problems.full) {
+      problems.count();
+      continue;
+    }
     let path = clientPath(error.instancePath);
     let message = error.message ?? 'is invalid';
     const propertyName = (error as { propertyName?: string }).propertyName;

@@ -14,8 +14,17 @@ export class ProblemList {
   constructor(private readonly max = MAX_LISTED_PROBLEMS) {}
 
   add(path: string, message: string): void {
-    if (this.listed.length < this.max) this.listed.push({ path, message });
-    else this.unlisted++;
+    if (this.full) this.unlisted++;
+    else this.listed.push({ path, message });
+  }
+
+  /** Once full, a problem need only be counted: describing it would be wasted work. */
+  get full(): boolean {
+    return this.listed.length >= this.max;
+  }
+
+  count(): void {
+    this.unlisted++;
   }
 
   get empty(): boolean {
@@ -35,38 +44,54 @@ export class ProblemList {
   }
 }
 
+interface Visit {
+  value: unknown;
+  /** The key or index under which the parent holds this value; paths are built only for problems. */
+  segment: string;
+  parent?: Visit;
+  rootPath?: string;
+}
+
 /**
  * The spec's text rule: PostgreSQL cannot store NUL, and UTF-8 cannot encode an unpaired surrogate,
  * so neither would be kept exactly as sent. Walks the value with an explicit stack, so no nesting
  * depth reachable from input can overflow the call stack. Answers how many values it visited.
  */
 export function checkStorableText(root: unknown, rootPath: string, problems: ProblemList): number {
-  const stack: [unknown, string][] = [[root, rootPath]];
+  const stack: Visit[] = [{ value: root, segment: '', rootPath }];
   let visited = 0;
   while (stack.length > 0) {
-    const [value, path] = stack.pop()!;
+    const visit = stack.pop()!;
+    const { value } = visit;
     visited++;
     if (typeof value === 'string') {
-      checkString(value, path, problems);
+      checkString(value, () => pathOf(visit), problems);
     } else if (Array.isArray(value)) {
       // Pushed in reverse, so problems are listed in document order.
-      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ value: value[i] as unknown, segment: String(i), parent: visit });
     } else if (value !== null && typeof value === 'object') {
-      const entries = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [key, item] = entries[i] as [string, unknown];
-        const itemPath = joinPath(path, key);
-        stack.push([item, itemPath]);
-        checkString(key, `${path} key ${JSON.stringify(key.slice(0, 64))}`, problems);
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i];
+        stack.push({ value: (value as Record<string, unknown>)[key], segment: key, parent: visit });
+        checkString(key, () => `${pathOf(visit)} key ${JSON.stringify(key.slice(0, 64))}`, problems);
       }
     }
   }
   return visited;
 }
 
-function checkString(value: string, path: string, problems: ProblemList): void {
-  if (value.includes('\u0000')) problems.add(path, 'must not contain NUL characters');
-  if (!value.isWellFormed()) problems.add(path, 'is not well-formed Unicode');
+function pathOf(visit: Visit): string {
+  const segments: string[] = [];
+  let at: Visit | undefined = visit;
+  for (; at?.parent; at = at.parent) segments.push(at.segment);
+  return segments.reduceRight(joinPath, at?.rootPath ?? '');
+}
+
+function checkString(value: string, path: () => string, problems: ProblemList): void {
+  if (value.includes('\u0000')) problems.add(path(), 'must not contain NUL characters');
+  if (!value.isWellFormed()) problems.add(path(), 'is not well-formed Unicode');
 }
 
 /** `body.service.serviceId`, `body[3]`, `body.tags["a b"]`: a path as a client writes it. */
