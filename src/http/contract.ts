@@ -33,6 +33,8 @@ export interface Route {
    */
   ignoresQuery: boolean;
   acceptsJsonBody: boolean;
+  /** Whether there is anything to validate: parameters, a query that is not ignored, or a body. */
+  hasInput: boolean;
   /** Statuses whose documented body is a bare JSON string rather than an ErrorResponse. */
   stringBodyStatuses: Set<number>;
   operation: Operation;
@@ -121,6 +123,7 @@ export class Contract {
    * problem found is reported in one 400, up to a bound (see ProblemList).
    */
   validate(route: Route, parts: RequestParts): ValidRequest {
+    if (!route.hasInput) return { params: {}, query: {} };
     const problems = new ProblemList();
     const query = route.ignoresQuery ? {} : parts.query;
     for (const [name, value] of Object.entries(query)) {
@@ -176,6 +179,8 @@ function toRoute(operation: Operation): Route {
   }
   const parameters = (operation.parameters ?? []) as { in: string }[];
   const content = (operation.requestBody as { content?: Record<string, unknown> } | undefined)?.content ?? {};
+  const ignoresQuery = !parameters.some((p) => p.in === 'query') && !('400' in (operation.responses ?? {}));
+  const acceptsJsonBody = 'application/json' in content;
   const stringBodyStatuses = new Set<number>();
   for (const [status, response] of Object.entries(operation.responses ?? {})) {
     const schema = (response as { content?: Record<string, { schema?: { type?: string } }> }).content?.[
@@ -190,8 +195,9 @@ function toRoute(operation: Operation): Route {
     routerPath: operation.path.replace(/\{([^}]+)\}/g, ':$1'),
     secured: security.some((requirement) => Object.keys(requirement).length > 0),
     requiredScope: (operation as { 'x-required-scope'?: string })['x-required-scope'],
-    ignoresQuery: !parameters.some((p) => p.in === 'query') && !('400' in (operation.responses ?? {})),
-    acceptsJsonBody: 'application/json' in content,
+    ignoresQuery,
+    acceptsJsonBody,
+    hasInput: parameters.length > 0 || !ignoresQuery || acceptsJsonBody,
     stringBodyStatuses,
     operation,
   };
