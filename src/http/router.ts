@@ -12,7 +12,7 @@ export type OperationRunner = (route: Route, ctx: Koa.Context) => Promise<void>;
  * from the routes it matched by path, as allowedMethods() would.
  */
 export function mountRoutes(app: Koa, contract: Contract, run: OperationRunner): void {
-  // exact paths (no trailing slash, case-sensitive), as the spec writes them; where several
+  // Exact paths (no trailing slash, case-sensitive), as the spec writes them; where several
   // operations match a path and method, the one with the fewest parameters (OpenAPI's rule).
   const router = new Router({ strict: true, sensitive: true, exclusive: 'specificity' });
   for (const route of contract.routes) {
@@ -75,5 +75,5 @@ function methodNotAllowed(ctx: Koa.Context, layers: Layer[]): MethodNotAllowedEr
   const methods = [...new Set(layers.flatMap((layer) => layer.methods))].filter((method) => method !== 'HEAD');
   const get = methods.indexOf('GET');
   if (get >= 0) methods.splice(get + 1, 0, 'HEAD');
-  return new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}`, methods);
+  return new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path.slice(0, 200)}`, methods);
 }
