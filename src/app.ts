@@ -81,11 +81,13 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
 /**
  * Makes the server answer `Expect: 100-continue` requests like any other, sending `100 Continue`
  * only when the body is about to be read (after authentication and the size check), so a refused
- * client never uploads its body. Without this Node sends it at once.
+ * client never uploads its body. Without this Node sends it at once. Any other expectation is
+ * ignored, as RFC 9110 allows, rather than refused with a 417 that the spec does not document.
  */
 export function acceptContinue(server: Server): void {
   server.on('checkContinue', (request, response) => {
     awaitingContinue.add(request);
     server.emit('request', request, response);
   });
+  server.on('checkExpectation', (request, response) => server.emit('request', request, response));
 }

@@ -200,6 +200,19 @@ describe('request bodies: koa-bodyparser, media types, bounded problem lists, 10
       expect(result).to.include({ continued: false, status: 413 });
     });
 
+    it('ignores any other expectation rather than answer an undocumented 417', async () => {
+      const status = await new Promise<number>((resolve, reject) => {
+        httpRequest(`${running.url}/audits`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json', expect: 'something-else' },
+        })
+          .on('response', (res) => resolve(res.resume().statusCode!))
+          .on('error', reject)
+          .end(event);
+      });
+      expect(status).to.equal(201);
+    });
+
     it('sends 100 Continue to an acceptable request, then stores its body: 201', async () => {
       const result = await expectContinue({ ...headers, 'content-length': String(Buffer.byteLength(event)) }, event);
       expect(result).to.include({ continued: true, status: 201 });
