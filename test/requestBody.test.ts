@@ -82,6 +82,14 @@ describe('request bodies: koa-bodyparser, media types, bounded problem lists, 10
     });
   });
 
+  it('400 for invalid JSON without quoting the body back', async () => {
+    const res = await post('/audits', '{"action": secret-value}');
+    expect(res.status).to.equal(400);
+    const message = (await res.json()) as string;
+    expect(message).to.match(/^body is not valid JSON: /);
+    expect(message).to.not.include('secret');
+  });
+
   describe('every problem is reported together, and the list is bounded', () => {
     it('reports a NUL character alongside the schema errors of the same event', async () => {
       const { userIdentifier: _, ...withoutUser } = sampleEvent({ action: 'a\u0000b', timestamp: 'soon' });

@@ -107,7 +107,11 @@ function watchUtf8(stream: IncomingMessage): { valid(): boolean; stop(): void } 
 
 function readError(error: Error & { type?: string }, limitBytes: number): AuditError {
   if (error.type === 'entity.too.large') return tooLarge(limitBytes);
-  if (error instanceof SyntaxError) return new AuditError('bad_request', `body is not valid JSON: ${error.message}`);
+  if (error instanceof SyntaxError) {
+    // V8 quotes the text around an unexpected token: payload, which no error body repeats.
+    const reason = error.message.endsWith('is not valid JSON') ? 'unexpected token' : error.message;
+    return new AuditError('bad_request', `body is not valid JSON: ${reason}`);
+  }
   return new AuditError('bad_request', `request body could not be read: ${error.message}`);
 }
 
