@@ -63,7 +63,13 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
     if (route.requiredScope) principal.assertScope(route.requiredScope);
     const body = route.acceptsJsonBody ? await readBody(route)(ctx) : undefined;
     ctx.state.org = namedOrg(ctx.query, body);
-    const request = contract.validate(route, { path: ctx.path, query: ctx.query, headers: ctx.headers, body });
+    const request = contract.validate(route, {
+      path: ctx.path,
+      query: ctx.query,
+      headers: ctx.headers,
+      body,
+      bodyText: ctx.request.rawBody,
+    });
     // The contract validated the input against this operation's schemas, which the handler's types mirror.
     const handler = handlers[route.operationId] as unknown as UntypedHandler;
     const reply = await handler({ ...request, headers: ctx.headers, principal }, services);

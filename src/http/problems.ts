@@ -55,15 +55,13 @@ interface Visit {
 /**
  * The spec's text rule: PostgreSQL cannot store NUL, and UTF-8 cannot encode an unpaired surrogate,
  * so neither would be kept exactly as sent. Walks the value with an explicit stack, so no nesting
- * depth reachable from input can overflow the call stack. Answers how many values it visited.
+ * depth reachable from input can overflow the call stack.
  */
-export function checkStorableText(root: unknown, rootPath: string, problems: ProblemList): number {
+export function checkStorableText(root: unknown, rootPath: string, problems: ProblemList): void {
   const stack: Visit[] = [{ value: root, segment: '', rootPath }];
-  let visited = 0;
   while (stack.length > 0) {
     const visit = stack.pop()!;
     const { value } = visit;
-    visited++;
     if (typeof value === 'string') {
       checkString(value, () => pathOf(visit), problems);
     } else if (Array.isArray(value)) {
@@ -79,7 +77,19 @@ export function checkStorableText(root: unknown, rootPath: string, problems: Pro
       }
     }
   }
-  return visited;
+}
+
+/** How many JSON values `root` holds, itself included; iterative, like checkStorableText. */
+export function countValues(root: unknown): number {
+  const stack: unknown[] = [root];
+  let count = 0;
+  while (stack.length > 0) {
+    const value = stack.pop();
+    count++;
+    if (Array.isArray(value)) for (const item of value) stack.push(item);
+    else if (value !== null && typeof value === 'object') for (const item of Object.values(value)) stack.push(item);
+  }
+  return count;
 }
 
 function pathOf(visit: Visit): string {
