@@ -2,6 +2,13 @@ import type { ErrorDetail } from '../domain/api';
 
 /** Enough to fix a request by; more would only make a 400 large and slow. */
 export const MAX_LISTED_PROBLEMS = 100;
+/** A path into a deeply nested body, or a message quoting a long key, is cut to this. */
+const MAX_PATH_LENGTH = 200;
+const MAX_MESSAGE_LENGTH = 300;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
 
 /**
  * The problems found in one request, every kind together (text rules, schema errors), listed up
@@ -15,7 +22,7 @@ export class ProblemList {
 
   add(path: string, message: string): void {
     if (this.full) this.unlisted++;
-    else this.listed.push({ path, message });
+    else this.listed.push({ path: clip(path, MAX_PATH_LENGTH), message: clip(message, MAX_MESSAGE_LENGTH) });
   }
 
   /** Once full, a problem need only be counted: describing it would be wasted work. */
