@@ -510,7 +510,7 @@ export interface components {
         };
         ErrorDetail: {
             /**
-             * @description Where the problem is, such as `body.timestamp` or `query.limit`.
+             * @description Where the problem is, such as `body.timestamp` or `query.limit`; one longer than 200 characters is cut, ending in `…`.
              * @example query.limit
              */
             path?: string;
