@@ -184,7 +184,7 @@ export interface paths {
         };
         /**
          * Liveness probe
-         * @description Answers `200` while the process is up and serving HTTP. It does not touch the database.
+         * @description Answers `200` while the process is up and serving HTTP. It does not touch the database. Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getLiveness"];
         put?: never;
@@ -204,7 +204,7 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers `200` when the database answers a query, `503` when it does not.
+         * @description Answers `200` when the database answers a query, `503` when it does not. Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -239,6 +239,8 @@ export interface paths {
          *     - `audit_db_pool_connections{state}`: database connections `used` and `free`;
          *       `audit_db_pool_pending_acquires`: requests waiting for a connection.
          *     - The default Node.js process metrics (`process_*`, `nodejs_*`).
+         *
+         *     Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -258,7 +260,7 @@ export interface paths {
         };
         /**
          * This contract, as JSON
-         * @description The OpenAPI document the server runs on (`api/openapi.yaml`), converted to JSON.
+         * @description The OpenAPI document the server runs on (`api/openapi.yaml`), converted to JSON. Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getOpenApiJson"];
         put?: never;
@@ -278,7 +280,7 @@ export interface paths {
         };
         /**
          * This contract, as YAML
-         * @description The OpenAPI document the server runs on, byte for byte as in `api/openapi.yaml`.
+         * @description The OpenAPI document the server runs on, byte for byte as in `api/openapi.yaml`. Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getOpenApiYaml"];
         put?: never;
@@ -303,6 +305,7 @@ export interface paths {
          *     `/docs/…`), and its Content-Security-Policy forbids every other host, so
          *     it works offline. "Try it out" sends requests to this server; use
          *     **Authorize** to enter the `x-api-key` and the bearer token.
+         *     Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getDocs"];
         put?: never;
@@ -325,6 +328,7 @@ export interface paths {
          * @description The files the `/docs` page loads: `swagger-ui.css` and
          *     `swagger-ui-bundle.js` from the installed `swagger-ui-dist` package,
          *     and `swagger-initializer.js`, which points Swagger UI at `/openapi.json`.
+         *     Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?ts=1` is harmless.
          */
         get: operations["getDocsAsset"];
         put?: never;
@@ -502,12 +506,12 @@ export interface components {
              * @example the database is unavailable
              */
             message: string;
-            /** @description One entry per problem, where a request has several (for example, several invalid fields). */
+            /** @description One entry per problem, where a request has several (for example, several invalid fields), at most 100; when there were more, a last entry without `path` says how many more. */
             details?: components["schemas"]["ErrorDetail"][];
         };
         ErrorDetail: {
             /**
-             * @description Where the problem is, such as `body.timestamp` or `query.limit`.
+             * @description Where the problem is, such as `body.timestamp` or `query.limit`; one longer than 200 characters is cut, ending in `…`.
              * @example query.limit
              */
             path?: string;
@@ -607,7 +611,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
-        /** @description The request body is not `application/json`. */
+        /** @description The request body is not `application/json` in UTF-8, or it has a `Content-Encoding` other than `identity`. */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -692,10 +696,14 @@ export interface components {
         /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
         to: string;
         /**
-         * @description Only events with this tag, written `key:value` and split at the first
-         *     `:` (so the key cannot contain `:`, the value can). Repeat the
-         *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
-         *     `key:` matches a tag whose value is empty.
+         * @description Only events with this tag, written `key:value`. The key ends at the
+         *     first `:` that is not escaped: in the key, write `\:` for a `:` and
+         *     `\\` for a `\` (any other `\` stands for itself); the value is
+         *     taken as it is, colons included. So `tag=region:eu-west-1` names key
+         *     `region`, and `tag=urn\:env:prod` names key `urn:env` with value
+         *     `prod`. Repeat the parameter to require several tags:
+         *     `tag=region:eu-west-1&tag=env:prod`. `key:` matches a tag whose value
+         *     is empty.
          */
         tag: string[];
         /** @description The most events a page holds. */
@@ -735,10 +743,14 @@ export interface operations {
                 /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
                 to?: components["parameters"]["to"];
                 /**
-                 * @description Only events with this tag, written `key:value` and split at the first
-                 *     `:` (so the key cannot contain `:`, the value can). Repeat the
-                 *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
-                 *     `key:` matches a tag whose value is empty.
+                 * @description Only events with this tag, written `key:value`. The key ends at the
+                 *     first `:` that is not escaped: in the key, write `\:` for a `:` and
+                 *     `\\` for a `\` (any other `\` stands for itself); the value is
+                 *     taken as it is, colons included. So `tag=region:eu-west-1` names key
+                 *     `region`, and `tag=urn\:env:prod` names key `urn:env` with value
+                 *     `prod`. Repeat the parameter to require several tags:
+                 *     `tag=region:eu-west-1&tag=env:prod`. `key:` matches a tag whose value
+                 *     is empty.
                  */
                 tag?: components["parameters"]["tag"];
                 /** @description The most events a page holds. */
@@ -1066,10 +1078,14 @@ export interface operations {
                 /** @description Only events whose `timestamp` is before this instant (exclusive). An RFC 3339 date-time with a time zone. A range with `to` at or before `from` matches nothing. */
                 to?: components["parameters"]["to"];
                 /**
-                 * @description Only events with this tag, written `key:value` and split at the first
-                 *     `:` (so the key cannot contain `:`, the value can). Repeat the
-                 *     parameter to require several tags: `tag=region:eu-west-1&tag=env:prod`.
-                 *     `key:` matches a tag whose value is empty.
+                 * @description Only events with this tag, written `key:value`. The key ends at the
+                 *     first `:` that is not escaped: in the key, write `\:` for a `:` and
+                 *     `\\` for a `\` (any other `\` stands for itself); the value is
+                 *     taken as it is, colons included. So `tag=region:eu-west-1` names key
+                 *     `region`, and `tag=urn\:env:prod` names key `urn:env` with value
+                 *     `prod`. Repeat the parameter to require several tags:
+                 *     `tag=region:eu-west-1&tag=env:prod`. `key:` matches a tag whose value
+                 *     is empty.
                  */
                 tag?: components["parameters"]["tag"];
                 /** @description `ndjson` (one JSON object per line) or `csv`. */

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import { createApp } from './app';
+import { acceptContinue, createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
 import { withoutCredentials, type Config } from './config';
 import { DocsSite } from './docs/site';
@@ -60,6 +60,7 @@ export async function createService(config: Config, logger: Logger = createLogge
     // Koa's handler answers its own errors, so its promise never rejects: nothing to await.
     const handle = app.callback();
     const http = createHttpServer((request, response) => void handle(request, response), config.http, logger);
+    acceptContinue(http.server);
     const service: Service = {
       app,
       store,

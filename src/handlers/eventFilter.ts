@@ -15,12 +15,28 @@ export function eventFilter(query: FilterQuery): EventFilter {
     userIdentifier: query.userIdentifier,
     from: query.from === undefined ? undefined : instant(query.from),
     to: query.to === undefined ? undefined : instant(query.to),
-    // key:value, split at the first colon: keys cannot hold one, values can.
-    tags: query.tag?.map((tag): [string, string] => {
-      const colon = tag.indexOf(':');
-      return [tag.slice(0, colon), tag.slice(colon + 1)];
-    }),
+    tags: query.tag?.map(parseTagFilter),
   };
+}
+
+/**
+ * `key:value`, split at the first unescaped colon: in the key, `\:` stands for `:` and `\\` for
+ * `\` (any other backslash is itself), so that every key can be named; the value is taken as is.
+ */
+export function parseTagFilter(tag: string): [string, string] {
+  let key = '';
+  for (let i = 0; i < tag.length; i++) {
+    const char = tag[i];
+    if (char === ':') return [key, tag.slice(i + 1)];
+    const next = tag[i + 1];
+    if (char === '\\' && (next === ':' || next === '\\')) {
+      key += next;
+      i++;
+    } else {
+      key += char;
+    }
+  }
+  throw new Error(`unvalidated tag filter reached a handler: no unescaped colon in ${JSON.stringify(tag)}`);
 }
 
 function instant(text: string): number {

@@ -1,15 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import type Ajv from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { OpenAPIBackend, type Operation } from 'openapi-backend';
+import { OpenAPIBackend, type Document, type Operation, type ValidationResult } from 'openapi-backend';
 import openApiSchemaValidator from 'openapi-schema-validator';
 import { parse as parseYaml } from 'yaml';
 import type { operations } from '../../generated/openapi';
-import type { ErrorDetail } from '../domain/api';
-import { AuditError, MethodNotAllowedError } from '../domain/errors';
+import { AuditError } from '../domain/errors';
 import { projectPath } from '../projectPath';
 import { parseInstant } from '../domain/instant';
+import { checkStorableText, countValues, joinPath, ProblemList } from './problems';
 
 export const SPEC_PATH = projectPath('api', 'openapi.yaml');
 
@@ -19,25 +19,34 @@ export type OperationId = keyof operations;
 export interface Route {
   operationId: OperationId;
   method: string;
+  /** The spec's path template, `/audits/{id}`. */
   path: string;
-  /** Matches the request path; captures the template's parameters in order. */
-  pattern: RegExp;
-  paramNames: string[];
+  /** The same template as @koa/router writes it, `/audits/:id`. */
+  routerPath: string;
   /** Whether the operation needs the client id and bearer token (the spec's security requirement). */
   secured: boolean;
   requiredScope?: string;
-  /** Query parameters declared as arrays: a single occurrence must still arrive as an array. */
-  arrayQueryParams: Set<string>;
+  /**
+   * Operations that declare no query parameters and document no 400 (the probes, metrics, the
+   * spec and the docs) ignore any query, such as a cache-buster; the others refuse parameters
+   * they do not declare.
+   */
+  ignoresQuery: boolean;
   acceptsJsonBody: boolean;
+  /** Whether there is anything to validate: parameters, a query that is not ignored, or a body. */
+  hasInput: boolean;
   /** Statuses whose documented body is a bare JSON string rather than an ErrorResponse. */
   stringBodyStatuses: Set<number>;
-  validators: ValidateFunction[];
+  operation: Operation;
 }
 
 export interface RequestParts {
-  params: Record<string, string>;
+  /** The request path as sent (percent-encoded); path parameters are taken from it. */
+  path: string;
+  /** The body as sent, when it was read: the text rule looks at the parsed body only if needed. */
+  bodyText?: string;
   query: Record<string, string | string[] | undefined>;
-  headers: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
   body?: unknown;
 }
 
@@ -54,9 +63,18 @@ const OpenAPISchemaValidator =
 const KNOWN_SECURITY_SCHEMES = new Set(['IMSClientId', 'ImsBearerToken']);
 
 /**
- * The spec, compiled: the route table and the request validators. openapi-backend parses,
- * validates and dereferences the document and compiles the Ajv validators once, at start-up;
- * per request we only match a precompiled pattern and run the precompiled validators.
+ * An invalid body with more values than this is reported with its first error only. Ajv with allErrors reports several errors per value (seven for an empty event) and
+ * openapi-backend gathers them with one spread call, so a 1 MiB body of `{}` items would cost a
+ * second of CPU and overflow the stack. A full batch of 1000 typical events holds about 12,000.
+ */
+const MAX_VALUES_FOR_EVERY_ERROR = 20_000;
+
+const UNSTORABLE_ESCAPE = /\\u(0000|d[89a-f])/i;
+
+/**
+ * The spec, compiled: the routes and the request validators. openapi-backend parses, validates
+ * and dereferences the document and compiles the Ajv validators once, at start-up; per request we
+ * call its documented `validateRequest` with a request in its documented shape.
  */
 export class Contract {
   private constructor(
@@ -65,82 +83,88 @@ export class Contract {
     /** The parsed spec, never modified (served as GET /openapi.json). */
     readonly document: Record<string, unknown>,
     readonly routes: Route[],
+    /** Reports every error (allErrors). */
+    private readonly everyError: OpenAPIBackend,
+    /** Stops at the first error: for bodies too large to list every error of cheaply. */
+    private readonly firstError: OpenAPIBackend,
   ) {}
 
   static async load(specPath = SPEC_PATH): Promise<Contract> {
     const source = await readFile(specPath, 'utf8');
-    const document = parseYaml(source);
+    const document = parseYaml(source) as Record<string, unknown>;
     // Strict mode's check that the document is valid OpenAPI, done here because quick mode skips it.
-    const { errors } = new OpenAPISchemaValidator({ version: 3 }).validate(document);
+    const { errors } = new OpenAPISchemaValidator({ version: 3 }).validate(document as unknown as Document);
     if (errors.length > 0) throw new Error(`${specPath} is not valid OpenAPI: ${JSON.stringify(errors, null, 2)}`);
-    const backend = new OpenAPIBackend({
-      definition: structuredClone(document),
-      strict: true,
-      validate: true,
-      // Compile validators on demand, so only the request validators taken below are built:
-      // the response validators would cost start-up time and memory and never run.
-      quick: true,
-      // useDefaults: the spec's parameter defaults (limit, format) are applied here, so they live in one place.
-      ajvOpts: { allErrors: true, useDefaults: true },
-      customizeAjv: customizeAjv,
-    });
-    await backend.init();
-    const routes = backend.router.getOperations().map((operation) => toRoute(backend, operation));
-    // Literal paths win over templates (/audits/export before /audits/{id}).
-    routes.sort((a, b) => a.paramNames.length - b.paramNames.length);
-    return new Contract(source, document, routes);
+    const backend = (allErrors: boolean) =>
+      new OpenAPIBackend({
+        definition: structuredClone(document) as unknown as Document,
+        strict: true,
+        validate: true,
+        // Compile validators on demand, so only the request validators are built: the response
+        // validators would cost start-up time and memory and never run.
+        quick: true,
+        coerceTypes: true,
+        // useDefaults: the spec's parameter defaults (limit, format) are applied here, so they live in one place.
+        ajvOpts: { allErrors, useDefaults: true },
+        customizeAjv,
+      });
+    const everyError = backend(true);
+    const firstError = backend(false);
+    await Promise.all([everyError.init(), firstError.init()]);
+    const routes = everyError.router.getOperations().map(toRoute);
+    for (const { operationId } of routes) {
+      // Compiled now rather than on a first request.
+      everyError.validator.getRequestValidatorsForOperation(operationId);
+      firstError.validator.getRequestValidatorsForOperation(operationId);
+    }
+    return new Contract(source, document, routes, everyError, firstError);
   }
 
   /**
-   * The route for a request, or 404 (unknown path) / 405 (known path, other method). HEAD is
-   * answered as GET, whose body Koa leaves out (RFC 9110, section 9.3.2).
+   * Validates the request against its operation, together with the spec's text rules; returns
+   * path and query parameters coerced to their declared types, with the spec's defaults. Every
+   * problem found is reported in one 400, up to a bound (see ProblemList).
    */
-  match(method: string, path: string): { route: Route; params: Record<string, string> } {
-    const wanted = method === 'HEAD' ? 'GET' : method;
-    const allowed: string[] = [];
-    for (const route of this.routes) {
-      const found = route.pattern.exec(path);
-      if (!found) continue;
-      if (route.method !== wanted) {
-        allowed.push(...(route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]));
-        continue;
-      }
-      const params: Record<string, string> = {};
-      route.paramNames.forEach((name, i) => (params[name] = decodePathSegment(name, found[i + 1])));
-      return { route, params };
-    }
-    if (allowed.length === 0) throw new AuditError('not_found', `no route for ${path}`);
-    throw new MethodNotAllowedError(`${method} is not allowed on ${path}`, [...new Set(allowed)]);
-  }
-
-  /** Runs the operation's compiled validators; returns parameters coerced to their declared types. */
   validate(route: Route, parts: RequestParts): ValidRequest {
-    const query: Record<string, unknown> = { ...parts.query };
-    for (const name of route.arrayQueryParams) {
-      if (typeof query[name] === 'string') query[name] = [query[name]];
-    }
-    // Shaped as openapi-backend's validators expect; Ajv coerces path and query values in place.
-    const input: Record<string, unknown> = { path: { ...parts.params }, query, header: parts.headers };
-    if (route.acceptsJsonBody) input.requestBody = parts.body;
-    const problems: ErrorDetail[] = [];
-    // The spec's text rule: PostgreSQL cannot compare or store NUL, so a filter holding one is refused.
+    if (!route.hasInput) return { params: {}, query: {} };
+    const problems = new ProblemList();
+    const query = route.ignoresQuery ? {} : parts.query;
     for (const [name, value] of Object.entries(query)) {
-      if ([value].flat().some((item) => typeof item === 'string' && item.includes('\u0000'))) {
-        problems.push({ path: `query.${name}`, message: 'must not contain NUL characters' });
+      for (const item of [value].flat()) if (item !== undefined) checkStorableText(item, `query.${name}`, problems);
+    }
+    // In valid UTF-8 JSON a NUL or a lone surrogate can only be written as an escape.
+    if (route.acceptsJsonBody && UNSTORABLE_ESCAPE.test(parts.bodyText ?? '')) {
+      checkStorableText(parts.body, 'body', problems);
+    }
+    const request = {
+      method: route.method,
+      path: parts.path,
+      headers: parts.headers as Record<string, string | string[]>,
+      query: query as Record<string, string | string[]>,
+      ...(route.acceptsJsonBody && { body: parts.body as object }),
+    };
+    // A valid request (the usual case) is validated once; stopping at the first error costs nothing then.
+    let result: ValidationResult = this.firstError.validator.validateRequest(request, route.operation);
+    if (!result.valid) {
+      const values = route.acceptsJsonBody ? countValues(parts.body) : 0;
+      let every: ValidationResult | undefined;
+      if (values <= MAX_VALUES_FOR_EVERY_ERROR) {
+        try {
+          every = this.everyError.validator.validateRequest(request, route.operation);
+        } catch (error) {
+          // Too many errors for openapi-backend's spread call: the stack overflowed. Keep the first.
+          if (!(error instanceof RangeError)) throw error;
+        }
+      }
+      result = every ?? result;
+      describeErrors(result.errors ?? [], problems);
+      if (every === undefined) {
+        problems.add('body', `has too many problems to look for every one (${values} values); fix this and retry`);
       }
     }
-    for (const validate of route.validators) {
-      if (!validate(input)) problems.push(...describeErrors(validate.errors ?? []));
-    }
-    if (problems.length > 0) {
-      const message = problems.map((p) => (p.path ? `${p.path} ${p.message}` : p.message)).join('; ');
-      throw new AuditError('bad_request', message, problems);
-    }
-    return {
-      params: input.path as Record<string, unknown>,
-      query: input.query as Record<string, unknown>,
-      body: parts.body,
-    };
+    if (!problems.empty) throw new AuditError('bad_request', problems.message(), problems.details());
+    const coerced = result.coerced as { params?: Record<string, unknown>; query?: Record<string, unknown> };
+    return { params: coerced.params ?? {}, query: coerced.query ?? {}, body: parts.body };
   }
 }
 
@@ -154,7 +178,7 @@ function customizeAjv(ajv: Ajv): Ajv {
   return ajv;
 }
 
-function toRoute(backend: OpenAPIBackend, operation: Operation): Route {
+function toRoute(operation: Operation): Route {
   const operationId = operation.operationId as OperationId;
   const security = (operation.security ?? []) as Record<string, string[]>[];
   for (const requirement of security) {
@@ -163,17 +187,10 @@ function toRoute(backend: OpenAPIBackend, operation: Operation): Route {
         throw new Error(`${operationId}: no verifier for security scheme ${scheme}`);
     }
   }
-  const paramNames = [...operation.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
-  const pattern = new RegExp(
-    '^' +
-      operation.path
-        .split(/\{[^}]+\}/)
-        .map(escapeRegExp)
-        .join('([^/]+)') +
-      '$',
-  );
-  const parameters = (operation.parameters ?? []) as { in: string; name: string; schema?: { type?: string } }[];
+  const parameters = (operation.parameters ?? []) as { in: string }[];
   const content = (operation.requestBody as { content?: Record<string, unknown> } | undefined)?.content ?? {};
+  const ignoresQuery = !parameters.some((p) => p.in === 'query') && !('400' in (operation.responses ?? {}));
+  const acceptsJsonBody = 'application/json' in content;
   const stringBodyStatuses = new Set<number>();
   for (const [status, response] of Object.entries(operation.responses ?? {})) {
     const schema = (response as { content?: Record<string, { schema?: { type?: string } }> }).content?.[
@@ -185,36 +202,39 @@ function toRoute(backend: OpenAPIBackend, operation: Operation): Route {
     operationId,
     method: operation.method.toUpperCase(),
     path: operation.path,
-    pattern,
-    paramNames,
+    routerPath: operation.path.replace(/\{([^}]+)\}/g, ':$1'),
     secured: security.some((requirement) => Object.keys(requirement).length > 0),
     requiredScope: (operation as { 'x-required-scope'?: string })['x-required-scope'],
-    arrayQueryParams: new Set(
-      parameters.filter((p) => p.in === 'query' && p.schema?.type === 'array').map((p) => p.name),
-    ),
-    acceptsJsonBody: 'application/json' in content,
+    ignoresQuery,
+    acceptsJsonBody,
+    hasInput: parameters.length > 0 || !ignoresQuery || acceptsJsonBody,
     stringBodyStatuses,
-    validators: backend.validator.getRequestValidatorsForOperation(operationId) ?? [],
+    operation,
   };
 }
 
 /** Ajv's errors, named the way a client sees the request: `body.service.serviceId`, `query.limit`. */
-export function describeErrors(errors: ErrorObject[]): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
+export function describeErrors(errors: ErrorObject[], problems: ProblemList): void {
   for (const error of errors) {
     // The wrapper error of propertyNames repeats its inner error, which names the key.
     if (error.keyword === 'propertyNames' || error.keyword === 'x-propertyNames') continue;
+    // openapi-backend's JSON check of a body that is a string; we parsed the body already.
+    if (error.keyword === 'parse' && error.instancePath === '') continue;
+    if (problems.full) {
+      problems.count();
+      continue;
+    }
     let path = clientPath(error.instancePath);
     let message = error.message ?? 'is invalid';
     const propertyName = (error as { propertyName?: string }).propertyName;
     switch (error.keyword) {
       case 'required':
-        path = joinPath(path, error.params.missingProperty);
+        path = joinPath(path, (error.params as { missingProperty: string }).missingProperty);
         message = 'is required';
         break;
       case 'additionalProperties':
         message = path === 'query' ? 'is not a known query parameter' : 'is not a known field';
-        path = joinPath(path, error.params.additionalProperty);
+        path = joinPath(path, (error.params as { additionalProperty: string }).additionalProperty);
         break;
       case 'format':
         if (error.params.format === 'date-time') {
@@ -227,30 +247,12 @@ export function describeErrors(errors: ErrorObject[]): ErrorDetail[] {
         break;
     }
     if (propertyName !== undefined) message = `key "${propertyName}" ${message}`;
-    details.push({ path, message });
+    problems.add(path, message);
   }
-  return details;
 }
 
 function clientPath(instancePath: string): string {
   const [root, ...rest] = instancePath.split('/').slice(1);
   const base = root === 'requestBody' ? 'body' : root === 'header' ? 'header' : (root ?? 'body');
   return rest.reduce((path, segment) => joinPath(path, segment.replace(/~1/g, '/').replace(/~0/g, '~')), base);
-}
-
-function joinPath(path: string, segment: string): string {
-  if (/^\d+$/.test(segment)) return `${path}[${segment}]`;
-  return /^[A-Za-z_$][\w$]*$/.test(segment) ? `${path}.${segment}` : `${path}[${JSON.stringify(segment)}]`;
-}
-
-function decodePathSegment(name: string, raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new AuditError('bad_request', `path parameter ${name} is not valid percent-encoding`);
-  }
-}
-
-function escapeRegExp(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -15,15 +15,17 @@ export interface Observed {
 }
 
 /**
- * One log line and one set of request metrics per request. It runs outside errorMiddleware,
- * so it sees the final status of every request, failed ones included. Payloads are never logged.
+ * One log line and one set of request metrics per request, once the response has ended, so that
+ * the duration covers a streamed body (an export) too. It runs outside errorMiddleware, so it
+ * sees the final status of every request, failed ones included. Payloads are never logged.
  */
 export function observeRequests(logger: Logger, metrics: Metrics): Koa.Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
-    try {
-      await next();
-    } finally {
+    let observed = false;
+    const observe = () => {
+      if (observed) return;
+      observed = true;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const { route, principal, org, error } = ctx.state as Observed;
       const operationId = route?.operationId ?? 'none';
@@ -41,10 +43,15 @@ export function observeRequests(logger: Logger, metrics: Metrics): Koa.Middlewar
           client_id: principal?.clientId,
           org,
           reason: error?.reason,
+          // The client left before the whole response was sent.
+          ...(!ctx.res.writableFinished && { aborted: true }),
         },
         'request',
       );
-    }
+    };
+    // 'finish': the last byte was handed to the OS; 'close' alone: the connection went first.
+    ctx.res.once('finish', observe).once('close', observe);
+    await next();
   };
 }
 
