@@ -366,7 +366,7 @@ describeEachDatabase('POST /audits', (database) => {
   });
 
   it('keeps every row: the database holds exactly the acknowledged events', async () => {
-    const acknowledged = await withKnex(database().url, (db) => db('audit_events').pluck('id'));
+    const acknowledged = await withKnex(database().url, (db) => db('audit_events').pluck<string[]>('id'));
     for (const id of acknowledged) expect(await running.service.store.get(id)).to.have.property('id', id);
   });
 });
