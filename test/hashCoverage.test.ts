@@ -36,7 +36,7 @@ const columnOf = (path: string) => {
 };
 
 /** An edit of the stored value that any reader would see as a different value of the field. */
-function tamperSql(path: string, schema: Schema, column: string): { sql: string; bindings: unknown[] } {
+function tamperSql(path: string, schema: Schema, column: string): { sql: string; bindings: string[] } {
   if (schema.type === 'string' && schema.format === 'date-time')
     return { sql: `UPDATE audit_events SET ${column} = ${column} + 1 WHERE id = ?`, bindings: [] };
   if (schema.type === 'string')

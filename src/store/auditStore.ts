@@ -34,9 +34,9 @@ export interface Page {
 export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
 // Export and verification read in batches bounded by count and by bytes alike: memory stays
 // flat for events of any size, and each synchronous step on SQLite stays short.
-const EXPORT_BATCH = 1000;
+const EXPORT_BATCH = 500;
 const EXPORT_BATCH_BYTES = 1024 * 1024;
-const VERIFY_PAGE = 2000;
+const VERIFY_PAGE = 500;
 const VERIFY_PAGE_BYTES = 4 * 1024 * 1024;
 // Index entries a filtered read walks per step when its filter is not served by one index
 // seek (tags, several equality filters): SQLite answers on the event loop, so a filter that
@@ -69,8 +69,22 @@ interface RowKey {
   size: number | string;
 }
 
-/** Lets other requests run: SQLite answers synchronously, so a long read must step aside. */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets other requests run before a read's next step: SQLite answers synchronously, so a long
+ * read must step aside. Steps waiting here go one per turn of the event loop, in order: every
+ * waiting setImmediate would otherwise run in the same turn, so concurrent long reads would
+ * together hold the loop for the sum of their steps.
+ */
+const waiting: (() => void)[] = [];
+function turn(): Promise<void> {
+  return new Promise((resolve) => {
+    if (waiting.push(resolve) === 1) setImmediate(runNextStep);
+  });
+}
+function runNextStep(): void {
+  waiting.shift()!();
+  if (waiting.length > 0) setImmediate(runNextStep);
+}
 
 /** The only code that speaks SQL about audit events. */
 export class AuditStore {
@@ -159,19 +173,21 @@ export class AuditStore {
       while (expectedSeq <= head.seq) {
         await turn();
         // Sizes first, then only as many whole rows as fit the page's bytes.
-        const keys: { id: string; size: number | string }[] = await tenant()
+        const keys = (await tenant()
           .andWhere('seq', '>=', expectedSeq)
           .andWhere('seq', '<=', head.seq)
           .orderBy('seq')
           .limit(VERIFY_PAGE)
-          .select('id', this.db.raw(`${this.sizeSql('audit_events')} AS size`));
+          .select('seq', this.db.raw(`${this.sizeSql('audit_events')} AS size`))) as {
+          seq: number | string;
+          size: number | string;
+        }[];
         if (keys.length === 0) break;
         await turn();
+        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
         const rows = await tenant()
-          .whereIn(
-            'id',
-            withinBytes(keys, VERIFY_PAGE_BYTES).map((key) => key.id),
-          )
+          .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
           .orderBy('seq');
         for (const row of rows) {
           const seq = this.chainSeq(row.seq);
@@ -359,15 +375,12 @@ export class AuditStore {
     }
     if (picked.length === 0) return { rows: [] };
     await turn();
-    const rows = await this.db<EventRow>('audit_events')
-      .whereIn(
-        'id',
-        picked.map((key) => key.id),
-      )
-      .orderBy([
-        { column: 'occurred_at', order: direction },
-        { column: 'id', order: direction },
-      ]);
+    // Put in order here: sorting whole rows in SQLite costs more than the lookups.
+    const found = new Map<string, EventRow>();
+    const ids = picked.map((key) => key.id);
+    for (const row of await this.db<EventRow>('audit_events').whereIn('id', ids)) found.set(row.id, row);
+    // An event erased since its key was read is simply left out.
+    const rows = ids.flatMap((id) => found.get(id) ?? []);
     return { rows, next: more ? positionOf(picked.at(-1)!) : undefined };
   }
 
