@@ -37,7 +37,9 @@ export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
 const EXPORT_BATCH = 500;
 const EXPORT_BATCH_BYTES = 1024 * 1024;
 const VERIFY_PAGE = 500;
-const VERIFY_PAGE_BYTES = 4 * 1024 * 1024;
+const VERIFY_PAGE_BYTES = 1024 * 1024;
+// The most bytes of whole rows a read fetches and decodes in one synchronous step.
+const STEP_BYTES = 1024 * 1024;
 // Index entries a filtered read walks per step when its filter is not served by one index
 // seek (tags, several equality filters): SQLite answers on the event loop, so a filter that
 // matches nothing in a large tenant is read in windows of this many rows, with a turn of the
@@ -302,7 +304,7 @@ export class AuditStore {
   /** One page of the filter's events, newest first, starting after `after`: at most `limit`, and PAGE_MAX_BYTES. */
   async list(filter: EventFilter, { limit, after }: { limit: number; after?: Position }): Promise<Page> {
     const page = await translateErrors(() => this.readPage(filter, 'desc', after, limit, PAGE_MAX_BYTES));
-    return { items: page.rows.map((row) => this.fromRow(row)), next: page.next };
+    return { items: page.events, next: page.next };
   }
 
   /**
@@ -316,11 +318,10 @@ export class AuditStore {
     const read = (after?: Position) =>
       translateErrors(() => this.readPage(filter, 'asc', after, EXPORT_BATCH, EXPORT_BATCH_BYTES));
     const first = await read();
-    const fromRow = (row: EventRow) => this.fromRow(row);
     return (async function* batches() {
       let page = first;
       for (;;) {
-        if (page.rows.length > 0) yield page.rows.map(fromRow);
+        if (page.events.length > 0) yield page.events;
         if (!page.next) return;
         page = await read(page.next);
       }
@@ -352,7 +353,7 @@ export class AuditStore {
     after: Position | undefined,
     limit: number,
     maxBytes: number,
-  ): Promise<{ rows: EventRow[]; next?: Position }> {
+  ): Promise<{ events: StoredAuditEvent[]; next?: Position }> {
     const picked: RowKey[] = [];
     let bytes = 0;
     let position = after;
@@ -373,15 +374,23 @@ export class AuditStore {
       if (more || !window.end) break;
       position = window.end;
     }
-    if (picked.length === 0) return { rows: [] };
-    await turn();
-    // Put in order here: sorting whole rows in SQLite costs more than the lookups.
-    const found = new Map<string, EventRow>();
-    const ids = picked.map((key) => key.id);
-    for (const row of await this.db<EventRow>('audit_events').whereIn('id', ids)) found.set(row.id, row);
-    // An event erased since its key was read is simply left out.
-    const rows = ids.flatMap((id) => found.get(id) ?? []);
-    return { rows, next: more ? positionOf(picked.at(-1)!) : undefined };
+    const events: StoredAuditEvent[] = [];
+    // Whole rows in steps of STEP_BYTES, each read and decoded in one turn of the event loop.
+    for (let from = 0; from < picked.length;) {
+      const step = withinBytes(picked.slice(from), STEP_BYTES);
+      from += step.length;
+      await turn();
+      // Put in order here: sorting whole rows in SQLite costs more than the lookups.
+      const found = new Map<string, EventRow>();
+      const ids = step.map((key) => key.id);
+      for (const row of await this.db<EventRow>('audit_events').whereIn('id', ids)) found.set(row.id, row);
+      // An event erased since its key was read is simply left out.
+      for (const id of ids) {
+        const row = found.get(id);
+        if (row) events.push(this.fromRow(row));
+      }
+    }
+    return { events, next: more ? positionOf(picked.at(-1)!) : undefined };
   }
 
   /**
