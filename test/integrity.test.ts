@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import * as seqGuard from '../src/store/migrations/20261201000000_refuse_seq_outside_chain';
 import { describeEachDatabase, type DatabaseKind } from './helpers/databases';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { countEvents, withKnex } from './helpers/sql';
@@ -334,6 +333,8 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       );
 
     describe('rows outside the chain', () => {
+      // The migration that refuses such seqs; undone for the insert, then run again.
+      const SEQ_GUARD = '20261201000000_refuse_seq_outside_chain';
       // A stray row of each kind, stored as a database from before the schema refused them could
       // hold it (or one whose guard was dropped): the guard is lifted for the insert, then restored.
       const strays: [string, unknown, DatabaseKind[]][] = [
@@ -351,11 +352,11 @@ describeEachDatabase('Trustworthy ingest', (database) => {
           const forged = await withKnex(database().url, async (db) => {
             const row = (await db('audit_events').where(where(org, 2)).first()) as { id: string };
             const id = `${row.id.slice(0, -4)}f0f0`;
-            await seqGuard.down(db);
+            await db.migrate.down({ name: SEQ_GUARD });
             try {
               await db('audit_events').insert({ ...row, id, seq });
             } finally {
-              await seqGuard.up(db);
+              await db.migrate.up({ name: SEQ_GUARD });
             }
             return id;
           });
