@@ -175,15 +175,15 @@ export class AuditStore {
       while (expectedSeq <= head.seq) {
         await turn();
         // Sizes first, then only as many whole rows as fit the page's bytes.
-        const keys = (await tenant()
+        const keys = await tenant()
           .andWhere('seq', '>=', expectedSeq)
           .andWhere('seq', '<=', head.seq)
           .orderBy('seq')
           .limit(VERIFY_PAGE)
-          .select('seq', this.db.raw(`${this.sizeSql('audit_events')} AS size`))) as {
-          seq: number | string;
-          size: number | string;
-        }[];
+          .select<{ seq: number | string; size: number | string }[]>(
+            'seq',
+            this.db.raw(`${this.sizeSql('audit_events')} AS size`),
+          );
         if (keys.length === 0) break;
         await turn();
         // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
