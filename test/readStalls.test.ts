@@ -6,9 +6,11 @@ import { postJson, sampleEvent, startService, type RunningService } from './help
 import { authHeaders } from './helpers/tokens';
 
 // SQLite answers on the event loop, so this is where a long read would stop everything else.
-const TENANT_EVENTS = 110_000;
-// Generous for a loaded 2-core machine: a correctness bound, not a benchmark.
-const MAX_STALL_MS = 200;
+const TENANT_EVENTS = 150_000;
+// Generous for a loaded 2-core machine: a correctness bound, not a benchmark. Before reads
+// stepped aside, each blocking step was short enough (about 165 ms) but a probe waited behind
+// many of them in a row (0.76 s): the probe's latency is what clients see.
+const MAX_STALL_MS = 250;
 
 describe('Slow reads on a large tenant do not stall the process [sqlite]', function () {
   this.timeout(180_000);
@@ -86,7 +88,7 @@ describe('Slow reads on a large tenant do not stall the process [sqlite]', funct
     expect(writes.every((write) => write.status === 201)).to.equal(true);
     const slowestProbe = Math.max(...probes.map((probe) => probe.ms));
     expect(stalls.max / 1e6, 'the longest event-loop stall, ms').to.be.below(MAX_STALL_MS);
-    expect(slowestProbe, 'the slowest /health/live, ms').to.be.below(MAX_STALL_MS * 1.5);
+    expect(slowestProbe, 'the slowest /health/live, ms').to.be.below(MAX_STALL_MS);
     // A write also waits for its fsync on a shared disk: bounded, but not by the event loop alone.
     expect(Math.max(...writes.map((write) => write.ms)), 'the slowest write, ms').to.be.below(1000);
   });

@@ -44,7 +44,7 @@ const STEP_BYTES = 1024 * 1024;
 // seek (tags, several equality filters): SQLite answers on the event loop, so a filter that
 // matches nothing in a large tenant is read in windows of this many rows, with a turn of the
 // event loop between them, instead of in one scan that stops every other request.
-const SCAN_WINDOW = 2000;
+const SCAN_WINDOW = 1000;
 
 // Server-minted ids (UUIDv7, lower case). Anything else names no event and need not reach the database.
 const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
