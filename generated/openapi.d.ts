@@ -19,8 +19,11 @@ export interface paths {
          *     same `timestamp` are ordered by `id`, descending. The token needs scope
          *     `audit.read`.
          *
-         *     **Paging.** A page holds at most `limit` events. When more match,
-         *     `nextCursor` is set: pass it as `cursor`, with the same `imsOrgId` and
+         *     **Paging.** A page holds at most `limit` events, and at most about
+         *     4 MiB of them (4,194,304 bytes, counted as the events' stored size,
+         *     which is close to their JSON): a page of large events ends early, with
+         *     `nextCursor`, so it may hold fewer than `limit` events (always at least
+         *     one). When more match, `nextCursor` is set: pass it as `cursor`, with the same `imsOrgId` and
          *     filters (`limit` may change), to get the next page; on the last page it
          *     is `null`. Cursors are keyset positions, so walking every page yields
          *     every matching event exactly once even while new events arrive (an
@@ -88,9 +91,12 @@ export interface paths {
          *     order, and checks it against the chain head as it was when the
          *     verification began; events committed while it runs are left to the
          *     next verification, so writes never make an intact chain look broken.
-         *     It detects an edited
-         *     field, a deleted event (in the middle or at the tail), an inserted
-         *     event and a reordering, and names the first bad position. Record the
+         *     It accounts for every stored row of the tenant: a row that is not at
+         *     its place in the chain (a `seq` below 1, past the head, or not an
+         *     integer), or whose stored value is not exactly the form its hash
+         *     covers, breaks it, and `reason` names the row's id and seq. It detects
+         *     an edited field, a deleted event (in the middle or at the tail), an
+         *     inserted event and a reordering, and names the first bad position. Record the
          *     answer's `headSeq` and `headHash` outside this service to be able to
          *     prove later that the chain up to there was not rewritten. The token
          *     needs scope `audit.read` and must cover the org.
@@ -118,7 +124,8 @@ export interface paths {
          *     `id`, ascending), as a download (`Content-Disposition: attachment`).
          *     The token must cover `imsOrgId` (`403` otherwise) and needs scope
          *     `audit.read`. The server holds only a small batch of events in memory
-         *     at a time, so an export of any size is safe; events that arrive while
+         *     at a time (at most 500 events and about 1 MiB), so an export of any
+         *     size, of events of any size, is safe; events that arrive while
          *     an export runs may or may not be in it.
          *
          *     **`format=ndjson`** (the default), `application/x-ndjson`: one
@@ -362,7 +369,7 @@ export interface components {
         };
         ChainVerification: {
             imsOrgId: components["schemas"]["ImsOrgId"];
-            /** @description Whether every stored event hashes to its recorded hash, the seqs run 1..headSeq without gaps, and the last event is the head. */
+            /** @description Whether every stored event of the tenant hashes to its recorded hash, the seqs run 1..headSeq without gaps and no row lies outside them, and the last event is the head. */
             verified: boolean;
             /**
              * @description How many events were checked.
@@ -380,12 +387,12 @@ export interface components {
              */
             headHash: string;
             /**
-             * @description The seq of the first bad position, when not verified.
+             * @description The seq of the first bad position, when not verified. For a row outside the chain, the seq it claims (the position after the head when that is not an integer).
              * @example 17
              */
             brokenAt?: number;
             /**
-             * @description What is wrong at `brokenAt`, when not verified.
+             * @description What is wrong at `brokenAt`, when not verified; a row outside the chain is named by its id and seq.
              * @example event 17 does not match its hash: it was edited, or events before it were
              */
             reason?: string;
@@ -471,7 +478,7 @@ export interface components {
         UserIdentifier: string;
         /** @description One page of a listing, and where the next one starts. */
         AuditEventPage: {
-            /** @description The page's events, newest `timestamp` first, ties by `id` descending. */
+            /** @description The page's events, newest `timestamp` first, ties by `id` descending; at most `limit` of them and about 4 MiB. */
             items: components["schemas"]["StoredAuditEvent"][];
             /**
              * @description Pass as `cursor` to get the next page; `null` when this is the last page.
@@ -706,7 +713,7 @@ export interface components {
          *     is empty.
          */
         tag: string[];
-        /** @description The most events a page holds. */
+        /** @description The most events a page holds. A page also ends, with `nextCursor`, once it holds about 4 MiB of events. */
         limit: number;
         /** @description The previous page's `nextCursor`, to continue from where it ended. Opaque; use it with the same `imsOrgId` and filters. */
         cursor: string;
@@ -753,7 +760,7 @@ export interface operations {
                  *     is empty.
                  */
                 tag?: components["parameters"]["tag"];
-                /** @description The most events a page holds. */
+                /** @description The most events a page holds. A page also ends, with `nextCursor`, once it holds about 4 MiB of events. */
                 limit?: components["parameters"]["limit"];
                 /** @description The previous page's `nextCursor`, to continue from where it ended. Opaque; use it with the same `imsOrgId` and filters. */
                 cursor?: components["parameters"]["cursor"];

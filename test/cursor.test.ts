@@ -68,4 +68,13 @@ describe('CursorCodec', () => {
     ];
     for (const other of others) rejects(cursor, other, /belongs to a different query/);
   });
+
+  it('binds the whole filter object, so a filter added to EventFilter is bound without being listed', () => {
+    const cursor = codec.encode(position, filter);
+    // A property the codec has never heard of, standing in for a future filter.
+    const withExtra = { ...filter, actorType: 'robot' } as EventFilter;
+    rejects(cursor, withExtra, /belongs to a different query/);
+    expect(codec.decode(codec.encode(position, withExtra), withExtra)).to.deep.equal(position);
+    rejects(codec.encode(position, withExtra), { ...filter, actorType: 'human' } as EventFilter, /different query/);
+  });
 });

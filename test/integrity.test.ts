@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { describeEachDatabase } from './helpers/databases';
+import { describeEachDatabase, type DatabaseKind } from './helpers/databases';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { countEvents, withKnex } from './helpers/sql';
 import { authHeaders } from './helpers/tokens';
@@ -314,9 +314,10 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       [
         'two events swapped',
         async (db, org) => {
-          await db('audit_events').where(where(org, 2)).update({ seq: -2 });
+          // Through a free seq: the schema refuses seqs below 1 (see 'rows outside the chain').
+          await db('audit_events').where(where(org, 2)).update({ seq: 1000 });
           await db('audit_events').where(where(org, 4)).update({ seq: 2 });
-          await db('audit_events').where(where(org, -2)).update({ seq: 4 });
+          await db('audit_events').where(where(org, 1000)).update({ seq: 4 });
         },
         2,
         /does not match its hash/,
@@ -343,6 +344,117 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       });
     }
 
+    const cli = (org: string) =>
+      run('npx', ['tsx', 'scripts/verify.ts', '--org', org, '--database', database().url]).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+      );
+
+    describe('rows outside the chain', () => {
+      // The migration that refuses such seqs; undone for the insert, then run again.
+      const SEQ_GUARD = '20261201000000_refuse_seq_outside_chain';
+      // A stray row of each kind, stored as a database from before the schema refused them could
+      // hold it (or one whose guard was dropped): the guard is lifted for the insert, then restored.
+      const strays: [string, unknown, DatabaseKind[]][] = [
+        ['seq 0', 0, ['sqlite', 'postgres']],
+        ['a negative seq', -3, ['sqlite', 'postgres']],
+        ['a text seq', 'x', ['sqlite']],
+        ['a text seq that reads as a number', '0x5', ['sqlite']],
+        ['a fractional seq inside the chain', 2.5, ['sqlite']],
+      ];
+      for (const [name, seq, kinds] of strays) {
+        it(`names a row with ${name} (${kinds.join(', ')}): verify and npm run verify fail`, async function () {
+          if (!kinds.includes(database().kind)) this.skip();
+          const org = freshOrg('stray');
+          await seed(org, 5);
+          const forged = await withKnex(database().url, async (db) => {
+            const row = (await db('audit_events').where(where(org, 2)).first()) as { id: string };
+            const id = `${row.id.slice(0, -4)}f0f0`;
+            await db.migrate.down({ name: SEQ_GUARD });
+            try {
+              await db('audit_events').insert({ ...row, id, seq });
+            } finally {
+              await db.migrate.up({ name: SEQ_GUARD });
+            }
+            return id;
+          });
+          const { body } = await verify(org);
+          expect(body).to.include({ verified: false });
+          expect(body.reason).to.contain(forged).and.contain(String(seq));
+          const result = await cli(org);
+          expect(result.code).to.equal(1);
+          expect(result.out).to.contain(forged);
+        });
+      }
+
+      it('is refused by the schema: a seq below 1 (or, on SQLite, not an integer) cannot be written', async () => {
+        const org = freshOrg('guard');
+        await seed(org, 2);
+        const invalid = database().kind === 'sqlite' ? [0, -1, 'x', 1.5] : [0, -1];
+        await withKnex(database().url, async (db) => {
+          const row = (await db('audit_events').where(where(org, 2)).first()) as { id: string };
+          for (const seq of invalid) {
+            const insert = db('audit_events').insert({ ...row, id: `${row.id}-${String(seq)}`, seq });
+            await insert.then(
+              () => expect.fail(`stored seq ${String(seq)}`),
+              (error: Error) => expect(error.message).to.match(/seq/),
+            );
+            await db('audit_events')
+              .where(where(org, 2))
+              .update({ seq })
+              .then(
+                () => expect.fail(`moved to seq ${String(seq)}`),
+                (error: Error) => expect(error.message).to.match(/seq/),
+              );
+          }
+        });
+        expect((await verify(org)).body).to.include({ verified: true, count: 2 });
+      });
+
+      it('detects tags edited to hold a duplicate key (SQLite keeps the text; jsonb keeps one key)', async () => {
+        const org = freshOrg('dupkey');
+        await seed(org, 3);
+        // The hashed tags are {"region":"eu-west-1"}; the text also says region is "us", which tag filters see.
+        await withKnex(database().url, (db) =>
+          db('audit_events').where(where(org, 2)).update({ tags: '{"region":"us","region":"eu-west-1"}' }),
+        );
+        const { body } = await verify(org);
+        const filtered = await fetch(`${running.url}/audits?imsOrgId=${encodeURIComponent(org)}&tag=region:us`, {
+          headers,
+        });
+        const page = (await filtered.json()) as { items: unknown[] };
+        if (database().kind === 'sqlite') {
+          expect(body).to.include({ verified: false, brokenAt: 2 });
+          expect(body.reason).to.match(/tags in a form other than the one its hash covers/);
+        } else {
+          // jsonb stored one key, the hashed one: nothing differs from what the hash covers.
+          expect(body).to.include({ verified: true, count: 3 });
+          expect(page.items).to.deep.equal([]);
+        }
+      });
+
+      it('detects stored values that read as the hashed ones but are not their stored form (SQLite)', async function () {
+        if (database().kind !== 'sqlite') this.skip();
+        const edits: [string, string, RegExp][] = [
+          ['tags with spaces', `UPDATE audit_events SET tags = '{"region": "eu-west-1"}' WHERE id = ?`, /tags/],
+          [
+            'a fractional timestamp',
+            'UPDATE audit_events SET occurred_at = occurred_at + 0.5 WHERE id = ?',
+            /occurred_at/,
+          ],
+          ['a text receivedAt', "UPDATE audit_events SET received_at = 'x' || received_at WHERE id = ?", /received_at/],
+        ];
+        for (const [name, sql, reason] of edits) {
+          const org = freshOrg('form');
+          const [, second] = await seed(org, 3);
+          await withKnex(database().url, (db) => db.raw(sql, [second]));
+          const { body } = await verify(org);
+          expect(body, name).to.include({ verified: false, brokenAt: 2 });
+          expect(body.reason, name).to.match(reason);
+        }
+      });
+    });
+
     it('verifies only for readers of the org: 403 otherwise, 400 without imsOrgId', async () => {
       expect((await verify('ORG-B@AdobeOrg', await authHeaders({ orgs: ['ORG-A@AdobeOrg'] }))).status).to.equal(403);
       expect((await verify('ORG-A@AdobeOrg', await authHeaders({ scope: 'audit.write' }))).status).to.equal(403);
@@ -354,11 +466,6 @@ describeEachDatabase('Trustworthy ingest', (database) => {
     it('npm run verify exits 0 on an intact chain and 1 on a broken one, saying where', async () => {
       const org = freshOrg('cli');
       await seed(org, 4);
-      const cli = (org: string) =>
-        run('npx', ['tsx', 'scripts/verify.ts', '--org', org, '--database', database().url]).then(
-          (r) => ({ code: 0, out: r.stdout }),
-          (e) => ({ code: e.code as number, out: e.stdout as string }),
-        );
       const intact = await cli(org);
       expect(intact.code).to.equal(0);
       expect(intact.out).to.match(/OK: 4 events verified/);

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '../domain/chain';
 import { AuditError } from '../domain/errors';
 import type { EventFilter, Position } from '../domain/filter';
 
@@ -60,21 +61,14 @@ function parsePayload(body: string): CursorPayload | undefined {
   return { t: t!, id, q };
 }
 
-/** The same for the same tenant and filters, however the query string spelled them. */
+/**
+ * The same for the same tenant and filters, however the query string spelled them. Taken over
+ * the whole filter object (canonical JSON, tags sorted), so a filter added to EventFilter is
+ * bound to the cursor without being named here.
+ */
 function queryDigest(filter: EventFilter): string {
-  const tags = [...(filter.tags ?? [])].sort(compareTags);
-  const canonical = [
-    filter.imsOrgId,
-    filter.action,
-    filter.source,
-    filter.serviceId,
-    filter.resourceId,
-    filter.userIdentifier,
-    filter.from,
-    filter.to,
-    tags,
-  ].map((value) => value ?? null);
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 22);
+  const canonical = canonicalJson({ ...filter, tags: filter.tags && [...filter.tags].sort(compareTags) });
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
 
 function compareTags([keyA, valueA]: string[], [keyB, valueB]: string[]): number {

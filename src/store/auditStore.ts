@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../domain/api';
 import type { EventFilter, Position } from '../domain/filter';
-import { chainHash, GENESIS_HASH } from '../domain/chain';
+import { canonicalJson, chainHash, GENESIS_HASH } from '../domain/chain';
 import type { ChainHead, WriteOutcome, WriteRequest } from '../domain/linking';
 import type { Committer } from './committer';
 import type { Database, PoolStats } from './db';
@@ -13,9 +13,6 @@ import { SqliteCommitter } from './sqliteCommitter';
 
 export type { PoolStats } from './db';
 
-// Events read per query while verifying: bounds memory on chains of any length.
-const VERIFY_PAGE = 5000;
-
 export interface Page {
   /** Newest first. */
   items: StoredAuditEvent[];
@@ -23,19 +20,67 @@ export interface Page {
   next?: Position;
 }
 
-// Export batch size: large enough that per-query overhead is small, small enough to keep memory flat.
-const EXPORT_BATCH = 1000;
+/**
+ * A list page ends early, with a cursor, once its events would pass this many bytes (their
+ * stored size, about their JSON size): the spec's page budget. Bounds a request's memory
+ * however large the events are.
+ */
+export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
+// Export and verification read in batches bounded by count and by bytes alike: memory stays
+// flat for events of any size, and each synchronous step on SQLite stays short.
+const EXPORT_BATCH = 500;
+const EXPORT_BATCH_BYTES = 1024 * 1024;
+const VERIFY_PAGE = 500;
+const VERIFY_PAGE_BYTES = 1024 * 1024;
+// The most bytes of whole rows a read fetches and decodes in one synchronous step.
+const STEP_BYTES = 1024 * 1024;
+// Index entries a filtered read walks per step when its filter is not served by one index
+// seek (tags, several equality filters): SQLite answers on the event loop, so a filter that
+// matches nothing in a large tenant is read in windows of this many rows, with a turn of the
+// event loop between them, instead of in one scan that stops every other request.
+const SCAN_WINDOW = 1000;
 
 // Server-minted ids (UUIDv7, lower case). Anything else names no event and need not reach the database.
 const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+// The equality filters' columns, each with an index (ims_org_id, column, occurred_at, id). The
+// first one a filter sets is the one a read seeks; the order puts those likely to select fewest first.
 const FILTER_COLUMNS = {
+  userIdentifier: 'user_identifier',
+  resourceId: 'resource_id',
+  serviceId: 'service_id',
   action: 'action',
   source: 'source',
-  serviceId: 'service_id',
-  resourceId: 'resource_id',
-  userIdentifier: 'user_identifier',
 } as const;
+
+// The text columns whose bytes make up an event's size, and the JSON around them (field names,
+// instants, seq), so that a page's stored size is close to its body's.
+const SIZED_COLUMNS = ['id', 'ims_org_id', 'action', 'source', 'service_id', 'resource_id', 'user_identifier', 'hash'];
+const JSON_OVERHEAD_BYTES = 220;
+
+/** A row's key and stored size: what a read learns before it fetches whole rows. */
+interface RowKey {
+  id: string;
+  occurred_at: number | string;
+  size: number | string;
+}
+
+/**
+ * Lets other requests run before a read's next step: SQLite answers synchronously, so a long
+ * read must step aside. Steps waiting here go one per turn of the event loop, in order: every
+ * waiting setImmediate would otherwise run in the same turn, so concurrent long reads would
+ * together hold the loop for the sum of their steps.
+ */
+const waiting: (() => void)[] = [];
+function turn(): Promise<void> {
+  return new Promise((resolve) => {
+    if (waiting.push(resolve) === 1) setImmediate(runNextStep);
+  });
+}
+function runNextStep(): void {
+  waiting.shift()!();
+  if (waiting.length > 0) setImmediate(runNextStep);
+}
 
 /**
  * The only code that speaks SQL about audit events: knex for reads, and the database's
@@ -112,10 +157,12 @@ export class AuditStore implements Committer {
   }
 
   /**
-   * Recomputes a tenant's chain in seq order, in pages (constant memory), and checks it
-   * against the head row as it was when verification began. Events committed meanwhile
-   * (each commit moves the head with its events) are left to the next verification.
-   * Stops at the first bad position.
+   * Recomputes a tenant's chain in seq order, in pages bounded by count and bytes (constant
+   * memory, short steps), and checks it against the head row as it was when verification
+   * began. Events committed meanwhile (each commit moves the head with its events) are left to
+   * the next verification. Every row of the tenant is accounted for: the walk reads seq
+   * 1..head, and any row below 1, past the head or (SQLite) with a seq that is not an integer
+   * breaks the chain, named by its id and seq. Stops at the first bad position.
    */
   async verifyChain(
     imsOrgId: string,
@@ -125,58 +172,130 @@ export class AuditStore implements Committer {
       const head = await this.readHead(imsOrgId);
       const result = { imsOrgId, count: 0, headSeq: head.seq, headHash: head.hash };
       const broken = (brokenAt: number, reason: string) => ({ ...result, verified: false, brokenAt, reason });
+      const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
       let previousHash = GENESIS_HASH;
       let expectedSeq = 1;
-      for (;;) {
-        // SQLite answers synchronously: without a turn of the event loop between pages, a
-        // long chain would hold up every other request until it is verified.
-        await new Promise((resolve) => setImmediate(resolve));
-        const rows: EventRow[] = await this.db('audit_events')
-          .where({ ims_org_id: imsOrgId })
+      while (expectedSeq <= head.seq) {
+        await turn();
+        // Sizes first, then only as many whole rows as fit the page's bytes.
+        const keys = await tenant()
           .andWhere('seq', '>=', expectedSeq)
           .andWhere('seq', '<=', head.seq)
           .orderBy('seq')
-          .limit(VERIFY_PAGE);
+          .limit(VERIFY_PAGE)
+          .select<{ seq: number | string; size: number | string }[]>(
+            'seq',
+            this.db.raw(`${this.sizeSql('audit_events')} AS size`),
+          );
+        if (keys.length === 0) break;
+        await turn();
+        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
+        const rows = await tenant()
+          .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
+          .orderBy('seq');
         for (const row of rows) {
-          const event = fromRow(row);
-          result.count += 1;
-          if (event.seq !== expectedSeq) {
-            return broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${event.seq}`);
+          const seq = this.chainSeq(row.seq);
+          if (seq === undefined) {
+            return broken(
+              expectedSeq,
+              `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the chain`,
+            );
           }
-          const { hash, ...unhashed } = event;
+          if (seq !== expectedSeq) {
+            return seq > expectedSeq
+              ? broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${seq}`)
+              : broken(expectedSeq, `event ${row.id} repeats seq ${seq}`);
+          }
+          result.count += 1;
+          const problem = this.storedFormProblem(row);
+          if (problem) return broken(seq, `event ${seq} (${row.id}) ${problem}: it was edited`);
+          const { hash, ...unhashed } = fromRow(row);
           if (chainHash(unhashed, previousHash) !== hash) {
             return broken(
-              event.seq,
-              `event ${event.seq} does not match its hash: it was edited, inserted or moved, or the events before it were`,
+              seq,
+              `event ${seq} does not match its hash: it was edited, inserted or moved, or the events before it were`,
             );
           }
           previousHash = hash;
           expectedSeq += 1;
         }
         onProgress(result.count, head.seq);
-        if (rows.length < VERIFY_PAGE) break;
       }
       if (expectedSeq - 1 < head.seq) {
         return broken(expectedSeq, `events ${expectedSeq} to ${head.seq} are missing from the end of the chain`);
       }
       if (previousHash !== head.hash) return broken(head.seq, `event ${head.seq} is not the recorded chain head`);
+      const below = await tenant().andWhere('seq', '<', 1).orderBy('seq').first('id', 'seq');
+      if (below) {
+        const seq = this.chainSeq(below.seq);
+        return broken(
+          seq ?? 0,
+          `event ${below.id} has seq ${describeSeq(below.seq)}, before the chain's start: it was inserted`,
+        );
+      }
       // An event past the head is genuine only if the commit that stored it also moved the head
       // past it. Read the events first and the head second, so a commit landing in between
-      // cannot pass for an insertion.
-      const last = Number(
-        (await this.db('audit_events').where({ ims_org_id: imsOrgId }).max({ seq: 'seq' }))[0].seq ?? 0,
-      );
+      // cannot pass for an insertion. Descending, SQLite puts a text or blob seq first.
+      const beyond = await tenant().andWhere('seq', '>', head.seq).orderBy('seq', 'desc').first('id', 'seq');
       const now = await this.readHead(imsOrgId);
-      if (last > now.seq) {
-        return broken(last, `event ${last} lies beyond the chain head (seq ${now.seq}): it was inserted`);
+      if (beyond) {
+        const seq = this.chainSeq(beyond.seq);
+        if (seq === undefined || seq > now.seq) {
+          return broken(
+            seq ?? now.seq + 1,
+            `event ${beyond.id} has seq ${describeSeq(beyond.seq)}, beyond the chain head (seq ${now.seq}): it was inserted`,
+          );
+        }
       }
       return { ...result, verified: true };
     });
   }
 
   private async readHead(imsOrgId: string): Promise<ChainHead> {
-    const row = await this.db('audit_chain_heads').where({ ims_org_id: imsOrgId }).first();
+    const row = await this.db<{ ims_org_id: string; seq: number | string; hash: string }>('audit_chain_heads')
+      .where({ ims_org_id: imsOrgId })
+      .first('seq', 'hash');
     return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** A stored seq as a chain position: an integer, or undefined (SQLite can hold text, reals, blobs). */
+  private chainSeq(value: unknown): number | undefined {
+    // pg answers bigint as text; the column holds integers only.
+    if (this.postgres && typeof value === 'string') return Number(value);
+    return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+  }
+
+  /**
+   * What in a row is not the one form the writer stores for the event it reads as, where reading
+   * would hide the difference from the hash: a seq-like instant that is not an integer (read as
+   * the same millisecond), or tags text that is not what the writer writes for the tags it
+   * parses to (a duplicate key parses to one, but json_each, which tag filters use, sees both).
+   */
+  private storedFormProblem(row: EventRow): string | undefined {
+    for (const column of ['occurred_at', 'received_at'] as const) {
+      if (this.chainSeq(row[column]) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
+    }
+    if (row.tags === null) return undefined;
+    const text = typeof row.tags === 'string' ? row.tags : undefined;
+    let tags: unknown = row.tags;
+    if (text !== undefined) {
+      try {
+        tags = JSON.parse(text);
+      } catch {
+        return 'stores tags that are not JSON';
+      }
+    }
+    const isStringMap =
+      tags !== null &&
+      typeof tags === 'object' &&
+      !Array.isArray(tags) &&
+      Object.values(tags).every((value) => typeof value === 'string');
+    if (!isStringMap) return 'stores tags that are not an object of strings';
+    if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
+      return 'stores tags in a form other than the one its hash covers';
+    }
+    return undefined;
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {
@@ -185,35 +304,29 @@ export class AuditStore implements Committer {
     return row && fromRow(row);
   }
 
-  /** One page of the filter's events, newest first, starting after `after`. */
+  /** One page of the filter's events, newest first, starting after `after`: at most `limit`, and PAGE_MAX_BYTES. */
   async list(filter: EventFilter, { limit, after }: { limit: number; after?: Position }): Promise<Page> {
-    // One row more than the page tells whether another page follows, without a count.
-    const rows = await translateErrors(() => this.select(filter, 'desc', after, limit + 1));
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return {
-      items: items.map((row) => fromRow(row)),
-      next: rows.length > limit && last ? positionOf(last) : undefined,
-    };
+    const page = await translateErrors(() => this.readPage(filter, 'desc', after, limit, PAGE_MAX_BYTES));
+    return { items: page.events, next: page.next };
   }
 
   /**
-   * Every event the filter matches, oldest first, in batches. Each batch is its own short
-   * keyset query, so no cursor or connection is held between batches (SQLite's single
-   * connection keeps serving other requests during a long export) and a consumer that stops
-   * pulling leaves nothing to release. The first batch is read before this resolves, so a
-   * database that cannot answer fails the request before any of the response is sent.
+   * Every event the filter matches, oldest first, in batches bounded by count and bytes. Each
+   * batch is its own short keyset read, so no cursor or connection is held between batches
+   * (SQLite's single connection keeps serving other requests during a long export) and a
+   * consumer that stops pulling leaves nothing to release. The first batch is read before this
+   * resolves, so a database that cannot answer fails the request before any of the response is sent.
    */
   async exportEvents(filter: EventFilter): Promise<AsyncIterable<StoredAuditEvent[]>> {
-    const first = await translateErrors(() => this.select(filter, 'asc', undefined, EXPORT_BATCH));
-    const store = this;
+    const read = (after?: Position) =>
+      translateErrors(() => this.readPage(filter, 'asc', after, EXPORT_BATCH, EXPORT_BATCH_BYTES));
+    const first = await read();
     return (async function* batches() {
-      let rows = first;
-      while (rows.length > 0) {
-        yield rows.map((row) => fromRow(row));
-        if (rows.length < EXPORT_BATCH) return;
-        const after = positionOf(rows.at(-1)!);
-        rows = await translateErrors(() => store.select(filter, 'asc', after, EXPORT_BATCH));
+      let page = first;
+      for (;;) {
+        if (page.events.length > 0) yield page.events;
+        if (!page.next) return;
+        page = await read(page.next);
       }
     })();
   }
@@ -230,40 +343,171 @@ export class AuditStore implements Committer {
     });
   }
 
-  /** The filter's events in (occurred_at, id) order, `direction` from `after`, at most `limit`. */
-  private select(filter: EventFilter, direction: 'asc' | 'desc', after: Position | undefined, limit: number) {
-    const query = this.db<EventRow>('audit_events').where('ims_org_id', filter.imsOrgId);
-    for (const [field, column] of Object.entries(FILTER_COLUMNS)) {
+  /**
+   * Up to `limit` of the filter's events in (occurred_at, id) order, `direction` from `after`,
+   * holding at most `maxBytes` (at least one event), and where the next page starts if more
+   * match. Keys and sizes are read first and whole rows only for what fits, so memory is bounded
+   * by the bytes. A filter that one index seek does not serve is scanned in windows of
+   * SCAN_WINDOW rows with a turn of the event loop between them (see select).
+   */
+  private async readPage(
+    filter: EventFilter,
+    direction: 'asc' | 'desc',
+    after: Position | undefined,
+    limit: number,
+    maxBytes: number,
+  ): Promise<{ events: StoredAuditEvent[]; next?: Position }> {
+    const picked: RowKey[] = [];
+    let bytes = 0;
+    let position = after;
+    let more = false;
+    for (;;) {
+      await turn();
+      // One more than the page needs tells whether another page follows, without a count.
+      const window = await this.select(filter, direction, position, limit + 1 - picked.length);
+      for (const key of window.keys) {
+        const size = Number(key.size);
+        if (picked.length === limit || (picked.length > 0 && bytes + size > maxBytes)) {
+          more = true;
+          break;
+        }
+        picked.push(key);
+        bytes += size;
+      }
+      if (more || !window.end) break;
+      position = window.end;
+    }
+    const events: StoredAuditEvent[] = [];
+    // Whole rows in steps of STEP_BYTES, each read and decoded in one turn of the event loop.
+    for (let from = 0; from < picked.length;) {
+      const step = withinBytes(picked.slice(from), STEP_BYTES);
+      from += step.length;
+      await turn();
+      // Put in order here: sorting whole rows in SQLite costs more than the lookups.
+      const found = new Map<string, EventRow>();
+      const ids = step.map((key) => key.id);
+      for (const row of await this.db<EventRow>('audit_events').whereIn('id', ids)) found.set(row.id, row);
+      // An event erased since its key was read is simply left out.
+      for (const id of ids) {
+        const row = found.get(id);
+        if (row) events.push(fromRow(row));
+      }
+    }
+    return { events, next: more ? positionOf(picked.at(-1)!) : undefined };
+  }
+
+  /**
+   * The keys and sizes of the filter's next events, `direction` from `after`, at most `limit`,
+   * and `end`, where the scan stopped short of the tenant's end without filling `limit`.
+   * A filter one index seek serves (at most one equality filter, a time range, no tags) reads
+   * only what it returns. Any other walks at most SCAN_WINDOW rows of the seek's index: the
+   * window's last position first, then the window's rows (the outer loop: CROSS JOIN keeps
+   * SQLite from turning it around into a scan of the whole tenant) with the other filters applied.
+   */
+  private async select(
+    filter: EventFilter,
+    direction: 'asc' | 'desc',
+    after: Position | undefined,
+    limit: number,
+  ): Promise<{ keys: RowKey[]; end?: Position }> {
+    const equalities = Object.entries(FILTER_COLUMNS).flatMap(([field, column]) => {
       const value = filter[field as keyof typeof FILTER_COLUMNS];
-      if (value === undefined) continue;
-      // Lets PostgreSQL use the md5 index (see the read-indexes migration); the exact match follows.
-      if (this.postgres && DIGEST_INDEXED_COLUMNS.has(column)) query.whereRaw(`md5(${column}) = md5(?)`, [value]);
-      query.where(column, value);
+      return value === undefined ? [] : [[column, value] as const];
+    });
+    const order = (table: string) => [
+      { column: `${table}.occurred_at`, order: direction },
+      { column: `${table}.id`, order: direction },
+    ];
+    const sized = this.db.raw(`${this.sizeSql('e')} AS size`);
+    // The conditions one index seek serves, on `table` ('e' names audit_events as e).
+    const seek = (table: 'audit_events' | 'e') => {
+      const query = this.db(table === 'e' ? 'audit_events as e' : table).where(`${table}.ims_org_id`, filter.imsOrgId);
+      const [first] = equalities;
+      if (first) this.whereEquals(query, table, ...first);
+      if (filter.from !== undefined) query.where(`${table}.occurred_at`, '>=', filter.from);
+      if (filter.to !== undefined) query.where(`${table}.occurred_at`, '<', filter.to);
+      if (after) whereBeyond(query, table, direction, after, false);
+      return query;
+    };
+    if (equalities.length <= 1 && (filter.tags?.length ?? 0) === 0) {
+      const keys = (await seek('e')
+        .select('e.id', 'e.occurred_at', sized)
+        .orderBy(order('e'))
+        .limit(limit)) as RowKey[];
+      return { keys };
     }
-    if (filter.from !== undefined) query.where('occurred_at', '>=', filter.from);
-    if (filter.to !== undefined) query.where('occurred_at', '<', filter.to);
+    const last = (await seek('audit_events')
+      .select('occurred_at', 'id')
+      .orderBy(order('audit_events'))
+      .offset(SCAN_WINDOW - 1)
+      .first()) as { occurred_at: number | string; id: string } | undefined;
+    const end = last && positionOf(last);
+    const window = seek('audit_events').select('id');
+    if (end) whereBeyond(window, 'audit_events', direction === 'desc' ? 'asc' : 'desc', end, true);
+    await turn();
+    const query = this.db
+      .from(window.as('w'))
+      .joinRaw(`${this.postgres ? 'JOIN' : 'CROSS JOIN'} audit_events AS e ON e.id = w.id`)
+      .select('e.id', 'e.occurred_at', sized);
+    for (const [column, value] of equalities.slice(1)) this.whereEquals(query, 'e', column, value);
     for (const [key, value] of filter.tags ?? []) {
-      if (this.postgres) query.whereRaw('tags @> ?::jsonb', [JSON.stringify({ [key]: value })]);
-      else
-        query.whereRaw('EXISTS (SELECT 1 FROM json_each(audit_events.tags) WHERE key = ? AND value = ?)', [key, value]);
+      if (this.postgres) query.whereRaw('e.tags @> ?::jsonb', [JSON.stringify({ [key]: value })]);
+      else query.whereRaw('EXISTS (SELECT 1 FROM json_each(e.tags) WHERE key = ? AND value = ?)', [key, value]);
     }
-    if (after) {
-      // (occurred_at, id) strictly beyond the position. Spelled out rather than as a row-value
-      // comparison so that both databases seek the index on its leading occurred_at bound.
-      const [beyond, atOrBeyond] = direction === 'desc' ? ['<', '<='] : ['>', '>='];
-      query
-        .where('occurred_at', atOrBeyond, after.occurredAt)
-        .where((q) => q.where('occurred_at', beyond, after.occurredAt).orWhere('id', beyond, after.id));
-    }
-    return query
-      .orderBy([
-        { column: 'occurred_at', order: direction },
-        { column: 'id', order: direction },
-      ])
-      .limit(limit);
+    const keys = (await query.orderBy(order('e')).limit(limit)) as RowKey[];
+    return { keys, end: keys.length < limit ? end : undefined };
+  }
+
+  private whereEquals(query: Knex.QueryBuilder, table: string, column: string, value: string): void {
+    // Lets PostgreSQL use the md5 index (see the read-indexes migration); the exact match follows.
+    if (this.postgres && DIGEST_INDEXED_COLUMNS.has(column))
+      query.whereRaw(`md5(${table}.${column}) = md5(?)`, [value]);
+    query.where(`${table}.${column}`, value);
+  }
+
+  /** SQL for the stored size of the event in `table`'s row, in bytes. */
+  private sizeSql(table: string): string {
+    const tags = this.postgres ? `${table}.tags::text` : `${table}.tags`;
+    return [...SIZED_COLUMNS.map((column) => `octet_length(${table}.${column})`), `coalesce(octet_length(${tags}), 0)`]
+      .concat(String(JSON_OVERHEAD_BYTES))
+      .join(' + ');
   }
 }
 
-function positionOf(row: EventRow): Position {
+function positionOf(row: { occurred_at: number | string; id: string }): Position {
   return { occurredAt: Number(row.occurred_at), id: row.id };
+}
+
+/** The keys, in read order, whose sizes fit `maxBytes` together: at least the first. */
+function withinBytes<T extends { size: number | string }>(keys: T[], maxBytes: number): T[] {
+  let bytes = 0;
+  const fitting = keys.findIndex((key, i) => (bytes += Number(key.size)) > maxBytes && i > 0);
+  return fitting === -1 ? keys : keys.slice(0, fitting);
+}
+
+/** A stored seq or instant for a message: numbers as they are, anything else quoted. */
+function describeSeq(value: unknown): string {
+  return typeof value === 'number' ? String(value) : JSON.stringify(String(value)).slice(0, 40);
+}
+
+/**
+ * Restricts `query` to (occurred_at, id) beyond `position` in `direction` (or at it, with
+ * `inclusive`). Spelled out rather than as a row-value comparison so that both databases seek
+ * the index on its leading occurred_at bound.
+ */
+function whereBeyond(
+  query: Knex.QueryBuilder,
+  table: string,
+  direction: 'asc' | 'desc',
+  position: Position,
+  inclusive: boolean,
+): void {
+  const [beyond, atOrBeyond] = direction === 'desc' ? ['<', '<='] : ['>', '>='];
+  query.where(`${table}.occurred_at`, atOrBeyond, position.occurredAt).where((q) => {
+    q.where(`${table}.occurred_at`, beyond, position.occurredAt).orWhere(
+      `${table}.id`,
+      inclusive ? atOrBeyond : beyond,
+      position.id,
+    );
+  });
 }

@@ -3,12 +3,15 @@ import * as createAuditEvents from './20261125000000_create_audit_events';
 import * as createIdempotencyKeys from './20261125010000_create_idempotency_keys';
 import * as addReadIndexes from './20261126000000_add_read_indexes';
 import * as createServiceSecrets from './20261126000100_create_service_secrets';
+import * as refuseSeqOutsideChain from './20261201000000_refuse_seq_outside_chain';
 import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_digest';
 
 interface Migration {
   name: string;
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
+  /** `{ transaction: false }` runs a migration outside a transaction. */
+  config?: { transaction?: boolean };
 }
 
 /** Every migration, oldest first. Listed statically so they run the same from src, tests and the knex CLI. */
@@ -17,6 +20,7 @@ const migrations: Migration[] = [
   { name: '20261125010000_create_idempotency_keys', ...createIdempotencyKeys },
   { name: '20261126000000_add_read_indexes', ...addReadIndexes },
   { name: '20261126000100_create_service_secrets', ...createServiceSecrets },
+  { name: '20261201000000_refuse_seq_outside_chain', ...refuseSeqOutsideChain },
   { name: '20261201100000_key_idempotency_by_digest', ...keyIdempotencyByDigest },
 ];
 
