@@ -12,7 +12,7 @@ describeEachDatabase('createAuditClient', (database) => {
   });
   after(() => running?.close());
 
-  const event: AuditEvent = sampleEvent() as AuditEvent;
+  const event: AuditEvent = sampleEvent();
 
   it('posts an event with both credentials and returns the typed id', async () => {
     const client = createAuditClient({ baseUrl: running.url, apiKey: CLIENT_ID, token: await mintToken() });

@@ -199,10 +199,10 @@ describeEachDatabase('GET /audits/export', (database) => {
 
     /** Counts the batches the export pulls from the store and whether it let go of them. */
     function spyOnExport(store: AuditStore) {
-      const original = store.exportEvents;
+      const original = store.exportEvents.bind(store);
       const spy = { pulled: 0, released: false, restore: () => void (store.exportEvents = original) };
       store.exportEvents = async (filter: EventFilter) => {
-        const batches = await original.call(store, filter);
+        const batches = await original(filter);
         return (async function* () {
           try {
             for await (const batch of batches) {
@@ -223,7 +223,7 @@ describeEachDatabase('GET /audits/export', (database) => {
         const abort = new AbortController();
         const res = await exportOf({ imsOrgId: org }, abandonHeaders, { signal: abort.signal });
         expect(res.status).to.equal(200);
-        const reader = res.body!.getReader();
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
         const first = await reader.read();
         expect(first.value!.length).to.be.above(0);
         abort.abort();
@@ -238,7 +238,9 @@ describeEachDatabase('GET /audits/export', (database) => {
         const started = Date.now();
         const posted = await postJson(`${running.url}/audits`, sampleEvent({ imsOrgId: org }), abandonHeaders);
         expect(posted.status).to.equal(201);
-        const read = await fetch(`${running.url}/audits/${await posted.json()}`, { headers: abandonHeaders });
+        const read = await fetch(`${running.url}/audits/${(await posted.json()) as string}`, {
+          headers: abandonHeaders,
+        });
         expect(read.status).to.equal(200);
         const listed = await fetch(withQuery(`${running.url}/audits`, { imsOrgId: org, limit: '1' }), {
           headers: abandonHeaders,
@@ -266,9 +268,9 @@ describeEachDatabase('GET /audits/export', (database) => {
 
     it('cuts the connection, rather than ending the response, when the database fails midway', async () => {
       const store = running.service.store;
-      const original = store.exportEvents;
+      const original = store.exportEvents.bind(store);
       store.exportEvents = async (filter: EventFilter) => {
-        const batches = await original.call(store, filter);
+        const batches = await original(filter);
         return (async function* () {
           for await (const batch of batches) {
             yield batch;
@@ -280,7 +282,7 @@ describeEachDatabase('GET /audits/export', (database) => {
         const res = await exportOf({ imsOrgId: org }, abandonHeaders);
         expect(res.status).to.equal(200);
         let error: unknown;
-        await res.text().catch((caught) => (error = caught));
+        await res.text().catch((caught: unknown) => (error = caught));
         expect(error, 'reading the body fails: the export is visibly incomplete').to.be.instanceOf(Error);
       } finally {
         store.exportEvents = original;

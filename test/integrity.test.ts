@@ -12,7 +12,7 @@ let orgCounter = 0;
 /** A fresh tenant per test, so chains and counts never interfere. */
 const freshOrg = (label: string) => `${label}-${Date.now()}-${orgCounter++}@AdobeOrg`;
 
-describeEachDatabase('Trustworthy ingest', (database) => {
+describeEachDatabase('Trustworthy ingest', (database, kind) => {
   let running: RunningService;
   let headers: Record<string, string>;
   before(async () => {
@@ -115,7 +115,7 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       const first = await post('/audits', event, { 'idempotency-key': 'key-1' });
       expect(first.status).to.equal(201);
       expect(first.headers.get('idempotent-replayed')).to.equal('false');
-      const id = await first.json();
+      const id = (await first.json()) as string;
       const again = await post('/audits', event, { 'idempotency-key': 'key-1' });
       expect(again.status).to.equal(201);
       expect(again.headers.get('idempotent-replayed')).to.equal('true');
@@ -291,7 +291,7 @@ describeEachDatabase('Trustworthy ingest', (database) => {
       [
         'an inserted event beyond the head',
         async (db, org) => {
-          const row = await db('audit_events').where(where(org, 5)).first();
+          const row = (await db('audit_events').where(where(org, 5)).first()) as { id: string };
           await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 6 });
         },
         6,
@@ -304,7 +304,7 @@ describeEachDatabase('Trustworthy ingest', (database) => {
             await db('audit_events')
               .where(where(org, seq))
               .update({ seq: seq + 1 });
-          const row = await db('audit_events').where(where(org, 2)).first();
+          const row = (await db('audit_events').where(where(org, 2)).first()) as { id: string };
           await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 3, action: 'forged' });
           await db('audit_chain_heads').where({ ims_org_id: org }).update({ seq: 6 });
         },
@@ -362,9 +362,8 @@ describeEachDatabase('Trustworthy ingest', (database) => {
         ['a text seq that reads as a number', '0x5', ['sqlite']],
         ['a fractional seq inside the chain', 2.5, ['sqlite']],
       ];
-      for (const [name, seq, kinds] of strays) {
+      for (const [name, seq, kinds] of strays.filter(([, , kinds]) => kinds.includes(kind))) {
         it(`names a row with ${name} (${kinds.join(', ')}): verify and npm run verify fail`, async function () {
-          if (!kinds.includes(database().kind)) this.skip();
           const org = freshOrg('stray');
           await seed(org, 5);
           const forged = await withKnex(database().url, async (db) => {
@@ -433,26 +432,30 @@ describeEachDatabase('Trustworthy ingest', (database) => {
         }
       });
 
-      it('detects stored values that read as the hashed ones but are not their stored form (SQLite)', async function () {
-        if (database().kind !== 'sqlite') this.skip();
-        const edits: [string, string, RegExp][] = [
-          ['tags with spaces', `UPDATE audit_events SET tags = '{"region": "eu-west-1"}' WHERE id = ?`, /tags/],
-          [
-            'a fractional timestamp',
-            'UPDATE audit_events SET occurred_at = occurred_at + 0.5 WHERE id = ?',
-            /occurred_at/,
-          ],
-          ['a text receivedAt', "UPDATE audit_events SET received_at = 'x' || received_at WHERE id = ?", /received_at/],
-        ];
-        for (const [name, sql, reason] of edits) {
-          const org = freshOrg('form');
-          const [, second] = await seed(org, 3);
-          await withKnex(database().url, (db) => db.raw(sql, [second]));
-          const { body } = await verify(org);
-          expect(body, name).to.include({ verified: false, brokenAt: 2 });
-          expect(body.reason, name).to.match(reason);
-        }
-      });
+      if (kind === 'sqlite')
+        it('detects stored values that read as the hashed ones but are not their stored form (SQLite)', async function () {
+          const edits: [string, string, RegExp][] = [
+            ['tags with spaces', `UPDATE audit_events SET tags = '{"region": "eu-west-1"}' WHERE id = ?`, /tags/],
+            [
+              'a fractional timestamp',
+              'UPDATE audit_events SET occurred_at = occurred_at + 0.5 WHERE id = ?',
+              /occurred_at/,
+            ],
+            [
+              'a text receivedAt',
+              "UPDATE audit_events SET received_at = 'x' || received_at WHERE id = ?",
+              /received_at/,
+            ],
+          ];
+          for (const [name, sql, reason] of edits) {
+            const org = freshOrg('form');
+            const [, second] = await seed(org, 3);
+            await withKnex(database().url, (db) => db.raw(sql, [second]));
+            const { body } = await verify(org);
+            expect(body, name).to.include({ verified: false, brokenAt: 2 });
+            expect(body.reason, name).to.match(reason);
+          }
+        });
     });
 
     it('verifies only for readers of the org: 403 otherwise, 400 without imsOrgId', async () => {

@@ -338,8 +338,9 @@ export class AuditStore implements Committer {
         .insert({ name, value: randomBytes(32).toString('base64') })
         .onConflict('name')
         .ignore();
-      const { value } = await this.db('service_secrets').where({ name }).first('value');
-      return Buffer.from(value, 'base64');
+      // Inserted just above, if another instance had not already.
+      const row = await this.db<{ name: string; value: string }>('service_secrets').where({ name }).first('value');
+      return Buffer.from(row!.value, 'base64');
     });
   }
 

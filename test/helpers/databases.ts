@@ -59,8 +59,14 @@ async function withPostgres<T>(postgresUrl: string, work: (client: pg.Client) =>
   }
 }
 
-/** Declares the suite once per database, named `title [sqlite]` / `title [postgres]`. */
-export function describeEachDatabase(title: string, suite: (database: () => TestDatabase) => void): void {
+/**
+ * Declares the suite once per database, named `title [sqlite]` / `title [postgres]`. The suite
+ * learns its kind, so a test that only one database can have is declared only there (never skipped).
+ */
+export function describeEachDatabase(
+  title: string,
+  suite: (database: () => TestDatabase, kind: DatabaseKind) => void,
+): void {
   noticeSkippedPostgres();
   for (const kind of DATABASE_KINDS) {
     describe(`${title} [${kind}]`, function () {
@@ -71,7 +77,7 @@ export function describeEachDatabase(title: string, suite: (database: () => Test
       after(async () => {
         await database?.dispose();
       });
-      suite(() => database);
+      suite(() => database, kind);
     });
   }
 }

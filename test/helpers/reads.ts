@@ -42,7 +42,7 @@ export function fixtureEvents(imsOrgId: string, count = 90): AuditEvent[] {
 export interface FilterCase {
   name: string;
   query: Query;
-  matches(event: StoredAuditEvent): boolean;
+  matches: (event: StoredAuditEvent) => boolean;
 }
 
 const tag = (event: StoredAuditEvent, key: string) => event.tags?.[key];
@@ -114,7 +114,7 @@ export function newestFirst(a: StoredAuditEvent, b: StoredAuditEvent): number {
 export function withQuery(base: string, query: Query): string {
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) for (const item of [value].flat()) params.append(name, item);
-  return `${base}?${params}`;
+  return `${base}?${params.toString()}`;
 }
 
 export interface Walk {
