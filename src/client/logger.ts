@@ -355,7 +355,8 @@ export function createAuditLogger<P extends OverflowPolicy = 'drop-newest'>(
     return { reason: 'rejected', status, message, events, ...(details ? { details } : {}) };
   }
 
-  function log(event: AuditEvent): Promise<void> | undefined {
+  /** Under `block`, the promise for an event that has to wait for room. */
+  function accept(event: AuditEvent): Promise<void> | undefined {
     try {
       if (closed) {
         drop([event], 'closed');
@@ -402,6 +403,11 @@ export function createAuditLogger<P extends OverflowPolicy = 'drop-newest'>(
       // Nothing above should throw; if it ever does, the caller's request path still must not.
     }
     return;
+  }
+
+  function log(event: AuditEvent): Promise<void> | undefined {
+    const waitsForRoom = accept(event);
+    return overflow === 'block' ? (waitsForRoom ?? Promise.resolve()) : undefined;
   }
 
   function flush(): Promise<void> {
