@@ -8,6 +8,7 @@ import {
   type AuditFailure,
   type AuditLoggerOptions,
   type DropReason,
+  type OverflowPolicy,
 } from '@audit-service/client';
 import { parseRetryAfter, retryDelay } from '../src/client/logger';
 import { sampleEvent, startService } from './helpers/service';
@@ -66,7 +67,10 @@ describe('createAuditLogger', () => {
     await stub?.close();
     stub = undefined;
   });
-  const options = (url: string, more: Partial<AuditLoggerOptions> = {}): AuditLoggerOptions => ({
+  const options = <P extends OverflowPolicy = 'drop-newest'>(
+    url: string,
+    more: Partial<AuditLoggerOptions<P>> = {},
+  ): AuditLoggerOptions<P> => ({
     baseUrl: url,
     apiKey: CLIENT_ID,
     token: 'jwt',
