@@ -119,6 +119,20 @@ describe('createAuditLogger', () => {
     expect(audit.metrics()).to.include({ sent: 4, retried: 6, failed: 0 });
   });
 
+  it('makes its keys with getRandomValues where randomUUID is missing (a browser page that is not a secure context)', async () => {
+    stub = await stubServer();
+    Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+    try {
+      const audit = createAuditLogger(options(stub.url));
+      audit.log(event(0));
+      await audit.close();
+    } finally {
+      delete (crypto as { randomUUID?: unknown }).randomUUID;
+    }
+    expect(typeof crypto.randomUUID).to.equal('function');
+    expect(stub.received[0].key).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it('waits at least Retry-After before retrying a 503', async () => {
     stub = await stubServer((_, index) =>
       index === 0 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 201 },

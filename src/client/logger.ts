@@ -120,6 +120,16 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** A random UUID; browsers offer randomUUID only in secure contexts (https, localhost), getRandomValues everywhere. */
+function idempotencyKey(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 function utf8Length(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
@@ -268,8 +278,20 @@ export function createAuditLogger<P extends OverflowPolicy = 'drop-newest'>(
   }
 
   async function deliver(batch: Entry[]): Promise<void> {
+    try {
+      await attemptUntilSettled(batch);
+    } catch (error) {
+      // Nothing in there should throw; if it ever does, the batch is reported, not left in flight.
+      fail({ reason: 'gave_up', message: String(error), events: parse(batch) });
+    } finally {
+      inFlight = undefined;
+      settled();
+    }
+  }
+
+  async function attemptUntilSettled(batch: Entry[]): Promise<void> {
     const body = `[${batch.map((entry) => entry.json).join(',')}]`;
-    const key = crypto.randomUUID();
+    const key = idempotencyKey();
     for (let attempt = 1; ; attempt++) {
       const outcome = await attemptOnce(body, key);
       if (outcome.kind === 'sent') counts.sent += batch.length;
@@ -289,10 +311,8 @@ export function createAuditLogger<P extends OverflowPolicy = 'drop-newest'>(
         }
         drop(parse(batch), 'closed');
       }
-      break;
+      return;
     }
-    inFlight = undefined;
-    settled();
   }
 
   async function attemptOnce(body: string, key: string): Promise<Outcome> {
