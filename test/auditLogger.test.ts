@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import {
   createAuditClient,
   createAuditLogger,
@@ -323,6 +325,16 @@ describe('createAuditLogger', () => {
     expect(stub.received.flatMap((r) => ids(r.events))).to.deep.equal(['item/0', 'item/1']);
     expect(audit.metrics()).to.include({ sent: 2, pending: 0 });
     await audit.close();
+  });
+
+  it('sends the last batch of a script that logs and ends without close()', async () => {
+    stub = await stubServer();
+    const source = new URL('../src/client/index.ts', import.meta.url).href;
+    // src/client is a CommonJS package in source, so an eval'd ES module sees its exports as the default.
+    const script = `import client from ${JSON.stringify(source)};
+      client.createAuditLogger({ baseUrl: ${JSON.stringify(stub.url)}, apiKey: 'a', token: 't' }).log(${JSON.stringify(event(0))});`;
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    expect(stub.received.map((r) => ids(r.events))).to.deep.equal([['item/0']]);
   });
 
   it('refuses impossible options at creation', () => {

@@ -161,7 +161,7 @@ function positive(name: string, value: number, integer = false): number {
   return value;
 }
 
-/** Timers never keep a Node process alive on the logger's account: close() is what waits. */
+/** Retries never keep a Node process alive on the logger's account: close() is what waits for them. */
 function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
   (timer as { unref?: () => void }).unref?.();
   return timer;
@@ -250,14 +250,13 @@ export function createAuditLogger<P extends OverflowPolicy = 'drop-newest'>(
     const full = queue.length >= maxBatchSize || queueBytes + queue.length + 1 >= maxBatchBytes;
     const due = closed || flushes.some((flush) => flush.upTo > queue[0].seq) || now - queue[0].at >= maxDelayMs;
     if (!full && !due) {
-      timer ??= unref(
-        setTimeout(
-          () => {
-            timer = undefined;
-            pump();
-          },
-          queue[0].at + maxDelayMs - now,
-        ),
+      // Not unref'd: a script that logs and ends still gets its last batch sent (once).
+      timer ??= setTimeout(
+        () => {
+          timer = undefined;
+          pump();
+        },
+        queue[0].at + maxDelayMs - now,
       );
       return;
     }
