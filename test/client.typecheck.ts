@@ -1,7 +1,7 @@
 // A type test: `tsc --noEmit` (part of `npm test`) compiles it and mocha never runs it. Every
 // expect-error directive below must meet a real compile error, or tsc fails ("Unused directive"):
 // so if the client stopped checking paths, fields or types, this file would stop compiling.
-import { createAuditClient, type AuditEvent } from 'audit-service/client';
+import { createAuditClient, type AuditEvent } from '@audit-service/client';
 
 const client = createAuditClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: 'my-app', token: 'jwt' });
 const event: AuditEvent = {
