@@ -137,6 +137,12 @@ export interface paths {
          *     `@`, a tab or CR is prefixed with a single quote (`'`): `=SUM(A1)` is
          *     written `'=SUM(A1)`. Use NDJSON where values must round-trip exactly.
          *
+         *     **`format=cloudevents`**, `application/x-ndjson`: one CloudEvents 1.0
+         *     structured-mode JSON event (`CloudEvent`) per line; its `data` is the
+         *     `StoredAuditEvent`. **`format=ocsf`**, `application/x-ndjson`: one
+         *     OCSF API Activity (`OcsfApiActivity`, class 6003) per line. Both
+         *     schemas document the mapping from our fields.
+         *
          *     If the server fails after the download has started, it closes the
          *     connection without finishing the response, so a cut-off export never
          *     looks complete.
@@ -423,6 +429,130 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             timestamp: components["schemas"]["Timestamp"];
             userIdentifier: components["schemas"]["UserIdentifier"];
+        };
+        /**
+         * @description A stored audit event as a CloudEvents 1.0 event in structured JSON
+         *     mode (`application/cloudevents+json`; a batch is a JSON array of them,
+         *     `application/cloudevents-batch+json`). The mapping: `id` is the
+         *     event's `id` (unique per source, as the CloudEvents spec requires);
+         *     `source` is `/audits/` followed by the URL-encoded `imsOrgId`, so a
+         *     (`source`, `id`) pair is unique and names the tenant's log; `type` is
+         *     always `com.adobe.audit.event.v1` (the payload's schema, not the
+         *     action: the action is in `data`); `subject` is
+         *     `resource.resourceId`; `time` is the event's `timestamp`; `seq` (an
+         *     extension attribute) is the event's `seq` in its tenant's log;
+         *     `datacontenttype` is `application/json` and `data` is the whole
+         *     `StoredAuditEvent`, unchanged.
+         */
+        CloudEvent: {
+            /** @enum {string} */
+            specversion: "1.0";
+            /** @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a */
+            id: string;
+            /** @example /audits/ACME%40AdobeOrg */
+            source: string;
+            /** @enum {string} */
+            type: "com.adobe.audit.event.v1";
+            /** @example stream/42 */
+            subject: string;
+            /**
+             * Format: date-time
+             * @example 2017-10-31T00:02:04.232Z
+             */
+            time: string;
+            /**
+             * Format: int64
+             * @example 42
+             */
+            seq: number;
+            /** @enum {string} */
+            datacontenttype: "application/json";
+            data: components["schemas"]["StoredAuditEvent"];
+        };
+        /**
+         * @description A stored audit event as an OCSF 1.3 API Activity event (class_uid
+         *     6003, category_uid 6, Application Activity). The mapping:
+         *     `activity_id` is 1 (Create), 2 (Read), 3 (Update) or 4 (Delete) when
+         *     `action` is `create`, `read`, `update` or `delete` (any case), and 99
+         *     (Other) otherwise, with `activity_name` the `action` as sent;
+         *     `type_uid` is 600300 + `activity_id`; `severity_id` is 1
+         *     (Informational); `status_id` 0 (Unknown: events do not say whether
+         *     the action succeeded); `time` is `timestamp` in epoch milliseconds;
+         *     `actor.user.uid` and `actor.user.name` are `userIdentifier`;
+         *     `api.operation` is `action` and `api.service.name` is
+         *     `service.serviceId`; `src_endpoint.svc_name` is `source`;
+         *     `resources[0].uid` is `resource.resourceId`; `metadata.uid` is `id`,
+         *     `metadata.tenant_uid` is `imsOrgId`, `metadata.sequence` is `seq`,
+         *     `metadata.logged_time` is `receivedAt` in epoch milliseconds,
+         *     `metadata.original_time` is `timestamp` as sent and
+         *     `metadata.product` names this service; `unmapped.tags` holds the
+         *     tags and `unmapped.hash` the chain hash.
+         */
+        OcsfApiActivity: {
+            /** @enum {integer} */
+            class_uid: 6003;
+            /** @enum {string} */
+            class_name?: "API Activity";
+            /** @enum {integer} */
+            category_uid: 6;
+            /** @enum {string} */
+            category_name?: "Application Activity";
+            /** @enum {integer} */
+            activity_id: 1 | 2 | 3 | 4 | 99;
+            /** @example Update */
+            activity_name?: string;
+            /** @example 600303 */
+            type_uid: number;
+            /** @enum {integer} */
+            severity_id: 1;
+            /** @enum {string} */
+            severity?: "Informational";
+            /** @enum {integer} */
+            status_id?: 0;
+            /**
+             * Format: int64
+             * @example 1509408124232
+             */
+            time: number;
+            metadata: {
+                /** @enum {string} */
+                version: "1.3.0";
+                product: {
+                    /** @enum {string} */
+                    name: "Audit Service";
+                    /** @enum {string} */
+                    vendor_name: "Adobe";
+                };
+                uid: string;
+                tenant_uid: string;
+                /** Format: int64 */
+                sequence: number;
+                /** Format: int64 */
+                logged_time: number;
+                original_time: string;
+            };
+            actor: {
+                user: {
+                    uid: string;
+                    name: string;
+                };
+            };
+            api: {
+                operation: string;
+                service: {
+                    name: string;
+                };
+            };
+            src_endpoint: {
+                svc_name: string;
+            };
+            resources?: {
+                uid: string;
+            }[];
+            unmapped?: {
+                tags?: components["schemas"]["Tags"];
+                hash: string;
+            };
         };
         /**
          * @description Capture the CRUD operations performed on a stream
@@ -1072,8 +1202,12 @@ export interface operations {
                  *     `key:` matches a tag whose value is empty.
                  */
                 tag?: components["parameters"]["tag"];
-                /** @description `ndjson` (one JSON object per line) or `csv`. */
-                format?: "ndjson" | "csv";
+                /**
+                 * @description `ndjson` (one `StoredAuditEvent` JSON object per line), `csv`,
+                 *     `cloudevents` (one structured-mode `CloudEvent` per line) or `ocsf`
+                 *     (one `OcsfApiActivity` per line). The last two are NDJSON too.
+                 */
+                format?: "ndjson" | "csv" | "cloudevents" | "ocsf";
             };
             header?: never;
             path?: never;

@@ -1,5 +1,6 @@
 import type { StoredAuditEvent } from '../domain/api';
 import { canonicalJson } from '../domain/chain';
+import { toCloudEvent, toOcsf } from '../domain/formats';
 
 // Events per chunk written: ~40 kB, small enough to die young in V8's new space (big strings
 // go straight to the old generation and pile up until a full collection), large enough that
@@ -13,14 +14,20 @@ export interface ExportFormat {
   render(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<string>;
 }
 
+/** One JSON object per line, each event mapped by `map`. */
+function ndjsonOf(fileExtension: string, map: (event: StoredAuditEvent) => unknown): ExportFormat {
+  return {
+    contentType: 'application/x-ndjson',
+    fileExtension,
+    async *render(batches) {
+      for await (const events of chunked(batches))
+        yield events.map((event) => `${JSON.stringify(map(event))}\n`).join('');
+    },
+  };
+}
+
 /** One StoredAuditEvent JSON object per line: the lossless export. */
-const ndjson: ExportFormat = {
-  contentType: 'application/x-ndjson',
-  fileExtension: 'ndjson',
-  async *render(batches) {
-    for await (const events of chunked(batches)) yield events.map((event) => `${JSON.stringify(event)}\n`).join('');
-  },
-};
+const ndjson = ndjsonOf('ndjson', (event) => event);
 
 const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
   ['id', (event) => event.id],
@@ -49,7 +56,12 @@ const csv: ExportFormat = {
   },
 };
 
-export const EXPORT_FORMATS = { ndjson, csv } as const;
+export const EXPORT_FORMATS = {
+  ndjson,
+  csv,
+  cloudevents: ndjsonOf('cloudevents.ndjson', toCloudEvent),
+  ocsf: ndjsonOf('ocsf.ndjson', toOcsf),
+} as const;
 
 async function* chunked(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<StoredAuditEvent[]> {
   for await (const events of batches) {
