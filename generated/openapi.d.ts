@@ -156,6 +156,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audits/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream a tenant's events in seq order, history first, then live (Server-Sent Events)
+         * @description A Server-Sent Events stream (`text/event-stream`) of the tenant's
+         *     events in `seq` order with no gaps: first every stored event after
+         *     `afterSeq` (or after the `Last-Event-ID` header, which wins when both
+         *     are given), then each new event as it commits, on any instance. The
+         *     token must cover `imsOrgId` (`403` otherwise) and needs scope
+         *     `audit.read`.
+         *
+         *     Each event is one SSE message: `id: <seq>`, `event: audit`,
+         *     `data: <StoredAuditEvent JSON>`. Reconnect with `Last-Event-ID` set
+         *     to the last `id` received (EventSource does this itself) and the
+         *     stream resumes exactly after it: a reconnect never skips or repeats a
+         *     seq. The first message is `retry: 1000` (the reconnection delay, in
+         *     milliseconds).
+         *
+         *     **Live events.** Each instance notices its own commits at once, and
+         *     polls the database for other instances' commits every 500 ms
+         *     (`STREAM_POLL_MS`; a short poll on `seq > last`, not LISTEN/NOTIFY,
+         *     so it works the same on SQLite and PostgreSQL and through connection
+         *     poolers).
+         *
+         *     **Heartbeat.** While no event is sent, a comment line
+         *     (`: heartbeat`) is sent every 15 s (`STREAM_HEARTBEAT_MS`), so
+         *     proxies keep the connection open and a consumer can tell a quiet
+         *     tenant from a dead connection.
+         *
+         *     **Slow consumers.** The server reads from the database only as fast
+         *     as the consumer takes events and holds at most about 256 KiB of
+         *     unsent events per stream. A consumer that takes nothing for 30 s
+         *     (`STREAM_STALL_MS`) while events are waiting is disconnected after
+         *     the events already queued for it, with a final comment
+         *     `: disconnected: consumer too slow; reconnect with Last-Event-ID`.
+         *     When the server shuts down, or a database fault interrupts the
+         *     stream, the connection ends (with a comment when it can); reconnect
+         *     with `Last-Event-ID`.
+         */
+        get: operations["streamAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audits/{id}": {
         parameters: {
             query?: never;
@@ -1230,6 +1283,56 @@ export interface operations {
                      *     01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a,ACME@AdobeOrg,42,2017-10-31T00:02:04.232Z,2017-10-31T00:02:04.517Z,update,marketingcloud,SKMS-1234,stream/42,jane.doe@example.com,"{""region"":""eu-west-1""}",9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
                      */
                     "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    streamAuditEvents: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+                /** @description Start after this `seq` (0, the default, starts at the tenant's first event). */
+                afterSeq?: number;
+            };
+            header?: {
+                /**
+                 * @description The `id` (a `seq`) of the last event received; the stream resumes after it. Overrides `afterSeq`.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream; it does not end by itself. */
+            200: {
+                headers: {
+                    /** @description Always `no-cache`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 1000
+                     *
+                     *     id: 42
+                     *     event: audit
+                     *     data: {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"hash":"9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"}
+                     *
+                     *     : heartbeat
+                     */
+                    "text/event-stream": string;
                 };
             };
             400: components["responses"]["BadRequest"];

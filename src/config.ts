@@ -33,6 +33,8 @@ export interface Config {
    * reply is given 500 ms more), SQLite's busy wait. Past it a request fails with 503 rather than hang.
    */
   dbTimeoutMs: number;
+  /** Server-Sent Event streams: heartbeat interval, poll for other instances' commits, slow-consumer cut-off. */
+  stream: { heartbeatMs: number; pollMs: number; stallMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -53,6 +55,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeQueueMaxEvents: integer(env, 'WRITE_QUEUE_MAX_EVENTS', 20_000, 1, 10_000_000),
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365) * 3600_000,
     dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
+    stream: {
+      heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 10, 3600_000),
+      pollMs: integer(env, 'STREAM_POLL_MS', 500, 10, 60_000),
+      stallMs: integer(env, 'STREAM_STALL_MS', 30_000, 10, 3600_000),
+    },
   };
 }
 

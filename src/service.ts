@@ -13,6 +13,8 @@ import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
 import { openDatabase } from './store/db';
 import { EventWriter } from './store/eventWriter';
+import { CommitSignal } from './store/commitSignal';
+import { EventStreams } from './http/eventStream';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
@@ -45,12 +47,14 @@ export async function createService(config: Config, logger: Logger = createLogge
       store.sharedSecret('cursor-hmac'),
     ]);
     const cursors = new CursorCodec(cursorKey);
-    const writer = new EventWriter(store, {
+    const commits = new CommitSignal();
+    const streams = new EventStreams(store, commits, config.stream);
+    const writer = new EventWriter(commits.wrap(store), {
       maxQueuedEvents: config.writeQueueMaxEvents,
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
     });
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
-    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors });
+    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors, streams });
     const purgeKeys = () =>
       store
         .deleteExpiredIdempotencyKeys()
@@ -78,6 +82,8 @@ export async function createService(config: Config, logger: Logger = createLogge
       },
       async close() {
         closing = true;
+        // Streams never end by themselves; the server's close would wait for them forever.
+        const streamsClosed = streams.closeAll();
         if (service.server) {
           const server = service.server;
           // Stop accepting connections, let in-flight requests finish, drop idle keep-alives.
@@ -88,6 +94,7 @@ export async function createService(config: Config, logger: Logger = createLogge
         clearInterval(purgeTimer);
         // Requests still waiting for a commit are answered before the database goes away.
         await writer.drain();
+        await streamsClosed;
         await store.close();
       },
     };

@@ -11,6 +11,7 @@ import { getOpenApiJson } from './getOpenApiJson';
 import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import { listAuditEvents } from './listAuditEvents';
+import { streamAuditEvents } from './streamAuditEvents';
 import type { Handler } from './types';
 import { verifyAuditChain } from './verifyAuditChain';
 
@@ -29,4 +30,5 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getOpenApiYaml,
   getReadiness,
   verifyAuditChain,
+  streamAuditEvents,
 };

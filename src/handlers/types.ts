@@ -6,6 +6,7 @@ import type { DocsSite } from '../docs/site';
 import type { Contract, OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
 import type { CursorCodec } from '../http/cursor';
+import type { EventStreams } from '../http/eventStream';
 import type { AuditStore } from '../store/auditStore';
 import type { EventWriter } from '../store/eventWriter';
 
@@ -19,6 +20,8 @@ export interface Services {
   metrics: Metrics;
   docs: DocsSite;
   cursors: CursorCodec;
+  /** Server-Sent Event streams of tenants' logs (#15). */
+  streams: EventStreams;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
