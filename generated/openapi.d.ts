@@ -209,6 +209,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audits/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a tenant's webhook subscriptions
+         * @description Every subscription of the tenant, oldest first, with its delivery status. Secrets are never served.
+         */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Subscribe a URL to a tenant's events (signed webhook push)
+         * @description Creates a webhook subscription: the server POSTs the tenant's events,
+         *     in `seq` order and in batches of up to 100 (`WEBHOOK_BATCH_EVENTS`),
+         *     to `url`, starting with seq `fromSeq` (default 1: the whole log). The
+         *     token needs scope `audit.admin` and must cover `imsOrgId`. The answer
+         *     holds the signing `secret`; it is shown only here, never logged and
+         *     never served again.
+         *
+         *     **Body of a delivery.** A JSON array, in `seq` order: `json`,
+         *     `StoredAuditEvent`s (`application/json`); `cloudevents`, `CloudEvent`s
+         *     (`application/cloudevents-batch+json`); `ocsf`, `OcsfApiActivity`s
+         *     (`application/json`). Every event carries its `id` and `seq`.
+         *
+         *     **Signature** (Standard Webhooks): headers `webhook-id`,
+         *     `webhook-timestamp` (Unix seconds) and `webhook-signature:
+         *     v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<body>`,
+         *     keyed with the base64 part of the secret after `whsec_`. Verify with
+         *     any Standard Webhooks library. `webhook-id` is
+         *     `<subscription id>:<first seq>-<last seq>`: a retry repeats the same
+         *     batch with the same id, so a receiver deduplicates by it.
+         *
+         *     **Retries.** A `2xx` answer advances the cursor (`lastDeliveredSeq`).
+         *     Anything else (another status, a redirect, which is never followed, a
+         *     timeout after 10 s (`WEBHOOK_TIMEOUT_MS`), a refused connection) is
+         *     retried with the same batch, never skipped: exponential backoff from
+         *     1 s (`WEBHOOK_BACKOFF_MIN_MS`) doubling to at most 5 min
+         *     (`WEBHOOK_BACKOFF_MAX_MS`), with jitter (each wait is 50-100% of its
+         *     step), or after the receiver's `Retry-After` when it asks for longer
+         *     (capped at 1 h). After failing for 1 h (`WEBHOOK_FAILING_AFTER_MS`)
+         *     without a success, the status becomes `failing`; it keeps retrying at
+         *     the longest interval, and turns `active` at the next success.
+         *     `POST /audits/subscriptions/{id}/resume` retries at once. At most
+         *     4 KiB of a receiver's answer is read.
+         *
+         *     **One deliverer.** Each subscription is delivered by one instance at
+         *     a time: the instance holds a lease on the subscription's row
+         *     (renewed while it works, 30 s, `WEBHOOK_LEASE_MS`); when an instance
+         *     dies, another takes over once the lease expires.
+         *
+         *     **Allowed URLs.** Only `http` and `https` URLs without user
+         *     information, to a host listed in `WEBHOOK_ALLOWED_HOSTS`
+         *     (comma-separated host names; `*.example.com` allows its subdomains).
+         *     The default allows none; dev mode also allows loopback hosts. Others
+         *     are `400`, and nothing is sent.
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a webhook subscription and its delivery status
+         * @description `lastDeliveredSeq` is the last seq a receiver acknowledged with a
+         *     `2xx`; `lagEvents` how many of the tenant's events are not yet
+         *     acknowledged; `lastError` what went wrong with the last attempt
+         *     (`null` after a success); `nextAttemptAt` when the next delivery is
+         *     due.
+         */
+        get: operations["getSubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook subscription
+         * @description Stops delivery (a request already in flight may still arrive) and answers the subscription as it was.
+         */
+        delete: operations["deleteSubscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/subscriptions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a webhook subscription's delivery now
+         * @description Clears the backoff, so the pending batch (the same one, with the same `webhook-id`) is sent at once; the status turns `active` again at the next success.
+         */
+        post: operations["resumeSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audits/{id}": {
         parameters: {
             query?: never;
@@ -482,6 +596,71 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             timestamp: components["schemas"]["Timestamp"];
             userIdentifier: components["schemas"]["UserIdentifier"];
+        };
+        NewSubscription: {
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /**
+             * @description Where to POST the events; `http` or `https`, to a host `WEBHOOK_ALLOWED_HOSTS` allows.
+             * @example https://siem.example.com/hooks/audit
+             */
+            url: string;
+            /**
+             * @description The events' form in each delivery (see `POST /audits/subscriptions`).
+             * @enum {string}
+             */
+            format: "json" | "cloudevents" | "ocsf";
+            /**
+             * Format: int64
+             * @description The first seq to deliver (1, the default, delivers the whole log).
+             * @default 1
+             */
+            fromSeq: number;
+        };
+        Subscription: {
+            /** @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a */
+            id: string;
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /** @example https://siem.example.com/hooks/audit */
+            url: string;
+            /** @enum {string} */
+            format: "json" | "cloudevents" | "ocsf";
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description `failing` after failing without a success for `WEBHOOK_FAILING_AFTER_MS`; it keeps retrying at the longest interval.
+             * @enum {string}
+             */
+            status: "active" | "failing";
+            /**
+             * Format: int64
+             * @description The last seq a receiver acknowledged (0 before the first).
+             */
+            lastDeliveredSeq: number;
+            /**
+             * Format: int64
+             * @description The tenant's events after `lastDeliveredSeq`.
+             */
+            lagEvents: number;
+            /**
+             * @description What went wrong with the last attempt; `null` after a success.
+             * @example HTTP 503
+             */
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description When the next delivery is due.
+             */
+            nextAttemptAt: string;
+        };
+        CreatedSubscription: components["schemas"]["Subscription"] & {
+            /**
+             * @description The Standard Webhooks signing secret, `whsec_` and base64 of 24 random bytes. Shown only once.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        SubscriptionList: {
+            items: components["schemas"]["Subscription"][];
         };
         /**
          * @description A stored audit event as a CloudEvents 1.0 event in structured JSON
@@ -1338,6 +1517,242 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "imsOrgId": "ACME@AdobeOrg",
+                 *       "url": "https://siem.example.com/hooks/audit",
+                 *       "format": "cloudevents"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewSubscription"];
+            };
+        };
+        responses: {
+            /** @description Created. The `secret` is shown only in this answer. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "url": "https://siem.example.com/hooks/audit",
+                     *       "format": "cloudevents",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "status": "active",
+                     *       "lastDeliveredSeq": 0,
+                     *       "lagEvents": 42,
+                     *       "lastError": null,
+                     *       "nextAttemptAt": "2017-10-31T00:02:04.517Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CreatedSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "url": "https://siem.example.com/hooks/audit",
+                     *       "format": "cloudevents",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "status": "active",
+                     *       "lastDeliveredSeq": 40,
+                     *       "lagEvents": 2,
+                     *       "lastError": null,
+                     *       "nextAttemptAt": "2017-10-31T00:02:05.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; the subscription as it was. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resumeSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, due now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

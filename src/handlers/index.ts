@@ -12,6 +12,11 @@ import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import { listAuditEvents } from './listAuditEvents';
 import { streamAuditEvents } from './streamAuditEvents';
+import { createSubscription } from './createSubscription';
+import { deleteSubscription } from './deleteSubscription';
+import { getSubscription } from './getSubscription';
+import { listSubscriptions } from './listSubscriptions';
+import { resumeSubscription } from './resumeSubscription';
 import type { Handler } from './types';
 import { verifyAuditChain } from './verifyAuditChain';
 
@@ -31,4 +36,9 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getReadiness,
   verifyAuditChain,
   streamAuditEvents,
+  createSubscription,
+  listSubscriptions,
+  getSubscription,
+  deleteSubscription,
+  resumeSubscription,
 };

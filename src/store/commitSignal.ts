@@ -19,8 +19,21 @@ export class CommitSignal {
     };
   }
 
+  private readonly anyListeners = new Set<() => void>();
+
+  /** Calls `listener` after each commit of this instance that stored events of any tenant. */
+  subscribeAll(listener: () => void): () => void {
+    this.anyListeners.add(listener);
+    return () => this.anyListeners.delete(listener);
+  }
+
   notify(imsOrgIds: Iterable<string>): void {
-    for (const imsOrgId of imsOrgIds) for (const listener of this.listeners.get(imsOrgId) ?? []) listener();
+    let any = false;
+    for (const imsOrgId of imsOrgIds) {
+      any = true;
+      for (const listener of this.listeners.get(imsOrgId) ?? []) listener();
+    }
+    if (any) for (const listener of this.anyListeners) listener();
   }
 
   /** `committer`, notifying after each commit that stored events (a replay stores nothing). */
@@ -28,7 +41,7 @@ export class CommitSignal {
     return {
       commit: async (requests: WriteRequest[]): Promise<WriteOutcome[]> => {
         const outcomes = await committer.commit(requests);
-        if (this.listeners.size > 0) {
+        if (this.listeners.size > 0 || this.anyListeners.size > 0) {
           const orgs = new Set<string>();
           requests.forEach((request, i) => {
             if (outcomes[i].kind === 'stored') for (const event of request.events) orgs.add(event.imsOrgId);
