@@ -225,7 +225,7 @@ export interface paths {
         /**
          * Subscribe a URL to a tenant's events (signed webhook push)
          * @description Creates a webhook subscription: the server POSTs the tenant's events,
-         *     in `seq` order and in batches of up to 100 (`WEBHOOK_BATCH_EVENTS`),
+         *     in `seq` order and in batches of up to 500 (`WEBHOOK_BATCH_EVENTS`),
          *     to `url`, starting with seq `fromSeq` (default 1: the whole log). The
          *     token needs scope `audit.admin` and must cover `imsOrgId`. The answer
          *     holds the signing `secret`; it is shown only here, never logged and

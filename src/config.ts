@@ -88,7 +88,7 @@ function webhookConfig(env: NodeJS.ProcessEnv, devMode: boolean): Config['webhoo
   const webhooks = {
     allowedHosts,
     allowLoopback: devMode,
-    batchEvents: integer(env, 'WEBHOOK_BATCH_EVENTS', 100, 1, 1000),
+    batchEvents: integer(env, 'WEBHOOK_BATCH_EVENTS', 500, 1, 5000),
     pollMs: integer(env, 'WEBHOOK_POLL_MS', 500, 10, 60_000),
     requestTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 10, 600_000),
     backoffMinMs: integer(env, 'WEBHOOK_BACKOFF_MIN_MS', 1000, 1, 3600_000),

@@ -23,6 +23,8 @@ export interface DelivererOptions {
   allowLoopback: boolean;
 }
 
+// How long a commit's wake-up waits, so that the events of several commits go in one request.
+const KICK_DELAY_MS = 100;
 // A receiver's answer is read only this far (enough for an error message), then dropped.
 const RESPONSE_LIMIT_BYTES = 4096;
 
@@ -43,6 +45,7 @@ export class Deliverer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private kickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly unsubscribe: () => void;
 
@@ -58,19 +61,35 @@ export class Deliverer {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.options.pollMs);
-    this.kick();
+    this.timer = setInterval(() => this.runRound(), this.options.pollMs);
+    this.runRound();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.kickTimer);
     this.unsubscribe();
     await this.running;
+    await this.subscriptions
+      .releaseAll(this.owner)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not give up webhook leases'));
+  }
+
+  /**
+   * A round soon: commits come in bursts, and waiting KICK_DELAY_MS lets a batch fill, so a
+   * busy tenant costs a few requests a second rather than one per commit (ingest stays fast).
+   */
+  kick(): void {
+    if (this.stopped || this.kickTimer) return;
+    this.kickTimer = setTimeout(() => {
+      this.kickTimer = undefined;
+      this.runRound();
+    }, KICK_DELAY_MS);
   }
 
   /** Runs a round now, or right after the one in progress. */
-  kick(): void {
+  private runRound(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
@@ -82,34 +101,36 @@ export class Deliverer {
         this.running = undefined;
         if (this.again) {
           this.again = false;
-          this.kick();
+          this.runRound();
         }
       });
   }
 
   private async round(): Promise<void> {
-    const due = await this.subscriptions.claimDue(this.owner, this.options.leaseMs, this.options.concurrency);
-    await Promise.all(due.map((subscription) => this.deliver(subscription)));
-    // A subscription with more events waiting is due again at once.
-    if (due.length > 0) this.again = true;
+    const { leaseMs, requestTimeoutMs, concurrency } = this.options;
+    // Enough lease left for a request that runs to its timeout, and the recording after it.
+    const due = await this.subscriptions.claimDue(this.owner, leaseMs, requestTimeoutMs + 1000, concurrency);
+    const more = await Promise.all(due.map((subscription) => this.deliver(subscription)));
+    // A full batch delivered: more may be waiting, so go on at once.
+    if (more.includes(true)) this.again = true;
   }
 
-  /** One attempt: the pending batch (or the next one), sent once, and its outcome recorded. */
-  private async deliver(subscription: DueSubscription): Promise<void> {
+  /**
+   * One attempt: the pending batch (or the next one), sent once, and its outcome recorded.
+   * Answers whether it delivered a full batch (so more may be waiting).
+   */
+  private async deliver(subscription: DueSubscription): Promise<boolean> {
     const { batchEvents, leaseMs } = this.options;
     const limit =
       subscription.batchEndSeq === undefined
         ? batchEvents
         : Math.max(1, subscription.batchEndSeq - subscription.lastDeliveredSeq);
     const batch = await this.events.eventsAfterSeq(subscription.imsOrgId, subscription.lastDeliveredSeq, limit);
-    if (batch.length === 0) {
-      // Nothing new: look again at the next poll (or at this instance's next commit).
-      await this.subscriptions.release(this.owner, subscription.id, Date.now() + this.options.pollMs);
-      return;
-    }
-    if (!(await this.subscriptions.renew(this.owner, subscription.id, leaseMs))) return;
+    // Nothing new: it stays due, and leased to this instance, for the next poll or commit.
+    if (batch.length === 0) return false;
     const outcome = await this.send(subscription, batch);
-    await this.subscriptions.record(this.owner, subscription, outcome);
+    await this.subscriptions.record(this.owner, subscription, outcome, leaseMs);
+    return outcome.ok && batch.length === batchEvents;
   }
 
   private async send(subscription: DueSubscription, batch: StoredAuditEvent[]): Promise<AttemptOutcome> {

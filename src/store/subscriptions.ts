@@ -101,11 +101,13 @@ export class SubscriptionStore {
   }
 
   /**
-   * Takes the lease on up to `limit` due subscriptions that no live lease holds, for `leaseMs`.
-   * Each take is one conditional UPDATE (compare-and-set on the lease columns), so of several
-   * instances exactly one wins a row, on SQLite and PostgreSQL alike.
+   * The due subscriptions this instance holds or can take, up to `limit`, each leased to
+   * `owner` for at least `minRemainingMs` more. A lease is taken or extended by one conditional
+   * UPDATE (compare-and-set on the lease columns), so of several instances exactly one wins a
+   * row, on SQLite and PostgreSQL alike; a lease still long enough is used without a write (on
+   * SQLite every write is a transaction with an fsync, which ingest would pay for).
    */
-  async claimDue(owner: string, leaseMs: number, limit: number): Promise<DueSubscription[]> {
+  async claimDue(owner: string, leaseMs: number, minRemainingMs: number, limit: number): Promise<DueSubscription[]> {
     return translateErrors(async () => {
       const now = Date.now();
       const free = (q: Knex.QueryBuilder): void => {
@@ -115,37 +117,29 @@ export class SubscriptionStore {
         .where('next_attempt_at', '<=', now)
         .where(free)
         .orderBy('next_attempt_at')
-        .limit(limit)
-        .select('id');
+        .limit(limit);
       const claimed: DueSubscription[] = [];
-      for (const { id } of candidates) {
-        const taken = await this.db(TABLE)
-          .where('id', id)
-          .where(free)
-          .update({ lease_owner: owner, lease_expires_at: now + leaseMs });
-        if (taken !== 1) continue;
-        const row = await this.db<SubscriptionRow>(TABLE).where('id', id).first();
-        if (row) claimed.push(due(row));
+      for (const row of candidates) {
+        const held = row.lease_owner === owner && num(row.lease_expires_at ?? 0) - now >= minRemainingMs;
+        if (!held) {
+          const taken = await this.db(TABLE)
+            .where('id', row.id)
+            .where(free)
+            .update({ lease_owner: owner, lease_expires_at: now + leaseMs });
+          if (taken !== 1) continue;
+        }
+        claimed.push(due(row));
       }
       return claimed;
     });
   }
 
-  /** Extends a held lease; false when it was lost (expired and taken, or the row deleted). */
-  async renew(owner: string, id: string, leaseMs: number): Promise<boolean> {
-    const updated = await translateErrors(() =>
-      this.db(TABLE)
-        .where({ id, lease_owner: owner })
-        .update({ lease_expires_at: Date.now() + leaseMs }),
-    );
-    return updated === 1;
-  }
-
   /**
-   * Records an attempt and gives up the lease. Only the lease holder records: a deliverer that
-   * lost its lease (it stalled past the expiry) changes nothing, and the cursor never moves back.
+   * Records an attempt, keeping the lease for `leaseMs` more. Only the lease holder records: a
+   * deliverer that lost its lease (it stalled past the expiry) changes nothing, and the cursor
+   * never moves back.
    */
-  async record(owner: string, subscription: DueSubscription, outcome: AttemptOutcome): Promise<void> {
+  async record(owner: string, subscription: DueSubscription, outcome: AttemptOutcome, leaseMs: number): Promise<void> {
     const now = Date.now();
     const update = outcome.ok
       ? {
@@ -166,16 +160,14 @@ export class SubscriptionStore {
     await translateErrors(() =>
       this.db(TABLE)
         .where({ id: subscription.id, lease_owner: owner })
-        .update({ ...update, lease_owner: null, lease_expires_at: null }),
+        .update({ ...update, lease_expires_at: now + leaseMs }),
     );
   }
 
-  /** Gives the lease up with nothing to record (nothing was due). */
-  async release(owner: string, id: string, nextAttemptAt: number): Promise<void> {
+  /** Gives up every lease `owner` holds (graceful shutdown: another instance takes over at once). */
+  async releaseAll(owner: string): Promise<void> {
     await translateErrors(() =>
-      this.db(TABLE)
-        .where({ id, lease_owner: owner })
-        .update({ lease_owner: null, lease_expires_at: null, next_attempt_at: nextAttemptAt }),
+      this.db(TABLE).where('lease_owner', owner).update({ lease_owner: null, lease_expires_at: null }),
     );
   }
 
