@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
@@ -173,6 +175,35 @@ describeEachDatabase('webhook subscriptions', (database) => {
     } finally {
       receiver.answer = () => undefined;
       await other.stop();
+    }
+  });
+
+  it('reads only the start of an answer: a 2xx whose body never ends still counts, within the timeout', async () => {
+    const endless = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = 'x'.repeat(1024);
+      const timer = setInterval(() => response.write(chunk), 5);
+      response.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (endless.address() as AddressInfo).port;
+      const created = await create({ imsOrgId: ORG, url: `http://127.0.0.1:${port}/endless`, format: 'json' });
+      const { id } = (await created.json()) as Created;
+      // WEBHOOK_TIMEOUT_MS is 1000: a reader of the whole body would time out and never advance.
+      await waitFor(
+        async () => {
+          const status = (await (await api(`/audits/subscriptions/${id}`)).json()) as Created;
+          return status.lastDeliveredSeq > 0 && status.lagEvents === 0;
+        },
+        3000,
+        'the delivery to count',
+      );
+      expect(((await (await api(`/audits/subscriptions/${id}`)).json()) as Created).lastError).to.equal(null);
+      await api(`/audits/subscriptions/${id}`, { method: 'DELETE' });
+    } finally {
+      endless.closeAllConnections();
+      endless.close();
     }
   });
 

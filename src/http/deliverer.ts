@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import type { StoredAuditEvent } from '../domain/api';
 import { EVENT_MAPPINGS } from '../domain/formats';
@@ -158,40 +160,55 @@ export class Deliverer {
       ...signWebhook(subscription.secret, id, Math.floor(Date.now() / 1000), body),
     };
     try {
-      const response = await fetch(subscription.url, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
-      });
-      await drain(response);
-      if (response.status >= 200 && response.status < 300) return { ok: true, lastSeq: last };
-      if (response.status >= 300 && response.status < 400)
-        return fail(`HTTP ${response.status}: redirects are not followed`);
-      return fail(`HTTP ${response.status}`, parseRetryAfter(response.headers.get('retry-after')));
+      const { status, retryAfter } = await post(subscription.url, headers, body, this.options.requestTimeoutMs);
+      if (status >= 200 && status < 300) return { ok: true, lastSeq: last };
+      if (status >= 300 && status < 400) return fail(`HTTP ${status}: redirects are not followed`);
+      return fail(`HTTP ${status}`, parseRetryAfter(retryAfter ?? null));
     } catch (error) {
-      const name = (error as Error).name;
-      if (name === 'TimeoutError') return fail(`no answer within ${this.options.requestTimeoutMs} ms`);
-      const cause = (error as { cause?: { code?: string } }).cause;
-      return fail(`request failed: ${cause?.code ?? name}`);
+      if (error instanceof RequestTimeoutError) return fail(`no answer within ${this.options.requestTimeoutMs} ms`);
+      return fail(`request failed: ${(error as { code?: string }).code ?? (error as Error).name}`);
     }
   }
 }
 
-/** Reads at most RESPONSE_LIMIT_BYTES of the answer and drops the rest (the connection may then close). */
-async function drain(response: Response): Promise<void> {
-  if (!response.body) return;
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  let read = 0;
-  try {
-    while (read < RESPONSE_LIMIT_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-    await reader.cancel();
-  } catch {
-    // The answer's status is what counts; a body cut off is no failure of the delivery.
-  }
+class RequestTimeoutError extends Error {}
+
+/**
+ * POSTs the body and resolves with the answer's status once at most RESPONSE_LIMIT_BYTES of it
+ * are read. node:http rather than fetch: a quarter of the CPU per request (measured), which
+ * ingest on the same process feels; it never follows redirects. The timeout covers the whole
+ * exchange.
+ */
+function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const request = send(url, { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } });
+    const timer = setTimeout(() => request.destroy(new RequestTimeoutError()), timeoutMs);
+    // on, not once: a second error (after a timeout's destroy) must not go unhandled.
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    request.once('response', (response: IncomingMessage) => {
+      let read = 0;
+      const done = (cut: boolean) => {
+        clearTimeout(timer);
+        resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] });
+        // The rest of a long answer is dropped with the connection.
+        if (cut) request.destroy();
+      };
+      response.on('data', (chunk: Buffer) => {
+        read += chunk.length;
+        if (read >= RESPONSE_LIMIT_BYTES) done(true);
+      });
+      response.once('end', () => done(false));
+      response.on('error', () => done(true));
+    });
+    request.end(body);
+  });
 }
