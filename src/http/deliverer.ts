@@ -26,7 +26,7 @@ export interface DelivererOptions {
 }
 
 // How long a commit's wake-up waits, so that the events of several commits go in one request.
-const KICK_DELAY_MS = 100;
+const KICK_DELAY_MS = 250;
 // A receiver's answer is read only this far (enough for an error message), then dropped.
 const RESPONSE_LIMIT_BYTES = 4096;
 
