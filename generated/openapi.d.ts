@@ -258,9 +258,13 @@ export interface paths {
          *     4 KiB of a receiver's answer is read.
          *
          *     **One deliverer.** Each subscription is delivered by one instance at
-         *     a time: the instance holds a lease on the subscription's row
-         *     (renewed while it works, 30 s, `WEBHOOK_LEASE_MS`); when an instance
-         *     dies, another takes over once the lease expires.
+         *     a time: the instance holds a lease on the subscription's row (30 s,
+         *     `WEBHOOK_LEASE_MS`, extended with each attempt it records, given up
+         *     when it shuts down); when an instance dies, another takes over once
+         *     the lease expires. Only the lease holder can move the cursor.
+         *
+         *     **Latency.** An instance looks for due subscriptions every 500 ms
+         *     (`WEBHOOK_POLL_MS`) and within 250 ms of its own commits.
          *
          *     **Allowed URLs.** Only `http` and `https` URLs without user
          *     information, to a host listed in `WEBHOOK_ALLOWED_HOSTS`
