@@ -207,6 +207,43 @@ describeEachDatabase('webhook subscriptions', (database) => {
     }
   });
 
+  it('turns failing after WEBHOOK_FAILING_AFTER_MS without a success, keeps retrying, and turns active at the next success', async () => {
+    const own = await startService(database().url, {
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      WEBHOOK_POLL_MS: '50',
+      WEBHOOK_BACKOFF_MIN_MS: '20',
+      WEBHOOK_BACKOFF_MAX_MS: '100',
+      WEBHOOK_FAILING_AFTER_MS: '300',
+      WEBHOOK_TIMEOUT_MS: '1000',
+      WEBHOOK_LEASE_MS: '3000',
+    });
+    let failing = true;
+    receiver.answer = (d) => (d.path === '/f' && failing ? { status: 503 } : undefined);
+    try {
+      const statusOf = async (id: string) =>
+        (await (await fetch(`${own.url}/audits/subscriptions/${id}`, { headers: admin })).json()) as Created;
+      const created = await postJson(
+        `${own.url}/audits/subscriptions`,
+        { imsOrgId: ORG, url: `${receiver.url}/f`, format: 'json' },
+        admin,
+      );
+      const { id } = (await created.json()) as Created;
+      await waitFor(async () => (await statusOf(id)).status === 'failing', 5000, 'status failing');
+      expect(await statusOf(id)).to.include({ lastDeliveredSeq: 0, lastError: 'HTTP 503' });
+      const attempts = receiver.deliveries.filter((d) => d.path === '/f').length;
+      // Still retrying, at the longest interval (100 ms here).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(receiver.deliveries.filter((d) => d.path === '/f').length).to.be.above(attempts);
+      failing = false;
+      await waitFor(async () => (await statusOf(id)).status === 'active', 5000, 'status active again');
+      expect((await statusOf(id)).lastError).to.equal(null);
+      expect((await statusOf(id)).lagEvents).to.equal(0);
+    } finally {
+      receiver.answer = () => undefined;
+      await own.close();
+    }
+  });
+
   describe('refused with 400, and nothing is sent', () => {
     // Each URL but the first would reach the receiver if it were allowed.
     const refused = (): [string, string, string][] => [
