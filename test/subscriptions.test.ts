@@ -5,7 +5,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
 import type { AuditEvent } from '../src/domain/api';
 import { retryDelayMs, webhookUrlProblem } from '../src/domain/webhooks';
-import { describeEachDatabase } from './helpers/databases';
+import { createTestDatabase, describeEachDatabase } from './helpers/databases';
 import { appendEvents, type StoredAuditEvent } from './helpers/reads';
 import { Receiver, waitFor } from './helpers/receiver';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
@@ -241,6 +241,39 @@ describeEachDatabase('webhook subscriptions', (database) => {
     } finally {
       receiver.answer = () => undefined;
       await own.close();
+    }
+  });
+
+  it('shutdown cuts off a delivery waiting for a slow receiver, and does not count it as delivered', async () => {
+    // A database of its own: the suite's service must not be the one delivering.
+    const ownDatabase = await createTestDatabase(database().kind);
+    const own = await startService(ownDatabase.url, {
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      WEBHOOK_POLL_MS: '50',
+      WEBHOOK_TIMEOUT_MS: '20000',
+      WEBHOOK_LEASE_MS: '30000',
+    });
+    const hanging = createServer(() => {}); // never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    let received = 0;
+    hanging.on('request', () => (received += 1));
+    try {
+      const port = (hanging.address() as AddressInfo).port;
+      const res = await postJson(
+        `${own.url}/audits/subscriptions`,
+        { imsOrgId: ORG, url: `http://127.0.0.1:${port}/hang`, format: 'json' },
+        admin,
+      );
+      expect(res.status).to.equal(201);
+      await own.service.writer.write({ events: events(ORG, 2) });
+      await waitFor(() => received > 0, 5000, 'the delivery to start');
+      const started = Date.now();
+      await own.close();
+      expect(Date.now() - started).to.be.below(2000);
+    } finally {
+      hanging.closeAllConnections();
+      hanging.close();
+      await ownDatabase.dispose();
     }
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import type { StoredAuditEvent } from '../domain/api';
@@ -48,6 +48,8 @@ export class Deliverer {
   private running: Promise<void> | undefined;
   private again = false;
   private kickTimer: NodeJS.Timeout | undefined;
+  // Requests under way, cut off at shutdown (a slow receiver must not hold the process up).
+  private readonly inFlight = new Set<ClientRequest>();
   private stopped = false;
   private readonly unsubscribe: () => void;
 
@@ -72,6 +74,7 @@ export class Deliverer {
     clearInterval(this.timer);
     clearTimeout(this.kickTimer);
     this.unsubscribe();
+    for (const request of this.inFlight) request.destroy(new Error('the service is shutting down'));
     await this.running;
     await this.subscriptions
       .releaseAll(this.owner)
@@ -160,7 +163,13 @@ export class Deliverer {
       ...signWebhook(subscription.secret, id, Math.floor(Date.now() / 1000), body),
     };
     try {
-      const { status, retryAfter } = await post(subscription.url, headers, body, this.options.requestTimeoutMs);
+      const { status, retryAfter } = await post(
+        subscription.url,
+        headers,
+        body,
+        this.options.requestTimeoutMs,
+        this.inFlight,
+      );
       if (status >= 200 && status < 300) return { ok: true, lastSeq: last };
       if (status >= 300 && status < 400) return fail(`HTTP ${status}: redirects are not followed`);
       return fail(`HTTP ${status}`, parseRetryAfter(retryAfter ?? null));
@@ -184,10 +193,13 @@ function post(
   headers: Record<string, string>,
   body: string,
   timeoutMs: number,
+  inFlight: Set<ClientRequest>,
 ): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
     const request = send(url, { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } });
+    inFlight.add(request);
+    request.on('close', () => inFlight.delete(request));
     const timer = setTimeout(() => request.destroy(new RequestTimeoutError()), timeoutMs);
     // on, not once: a second error (after a timeout's destroy) must not go unhandled.
     request.on('error', (error) => {
