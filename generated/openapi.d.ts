@@ -144,6 +144,12 @@ export interface paths {
          *     `@`, a tab or CR is prefixed with a single quote (`'`): `=SUM(A1)` is
          *     written `'=SUM(A1)`. Use NDJSON where values must round-trip exactly.
          *
+         *     **`format=cloudevents`**, `application/x-ndjson`: one CloudEvents 1.0
+         *     structured-mode JSON event (`CloudEvent`) per line; its `data` is the
+         *     `StoredAuditEvent`. **`format=ocsf`**, `application/x-ndjson`: one
+         *     OCSF API Activity (`OcsfApiActivity`, class 6003) per line. Both
+         *     schemas document the mapping from our fields.
+         *
          *     If the server fails after the download has started, it closes the
          *     connection without finishing the response, so a cut-off export never
          *     looks complete.
@@ -151,6 +157,177 @@ export interface paths {
         get: operations["exportAuditEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream a tenant's events in seq order, history first, then live (Server-Sent Events)
+         * @description A Server-Sent Events stream (`text/event-stream`) of the tenant's
+         *     events in `seq` order with no gaps: first every stored event after
+         *     `afterSeq` (or after the `Last-Event-ID` header, which wins when both
+         *     are given), then each new event as it commits, on any instance. The
+         *     token must cover `imsOrgId` (`403` otherwise) and needs scope
+         *     `audit.read`.
+         *
+         *     Each event is one SSE message: `id: <seq>`, `event: audit`,
+         *     `data: <StoredAuditEvent JSON>`. Reconnect with `Last-Event-ID` set
+         *     to the last `id` received (EventSource does this itself) and the
+         *     stream resumes exactly after it: a reconnect never skips or repeats a
+         *     seq. The first message is `retry: 1000` (the reconnection delay, in
+         *     milliseconds).
+         *
+         *     **Live events.** Each instance notices its own commits at once, and
+         *     polls the database for other instances' commits every 500 ms
+         *     (`STREAM_POLL_MS`; a short poll on `seq > last`, not LISTEN/NOTIFY,
+         *     so it works the same on SQLite and PostgreSQL and through connection
+         *     poolers).
+         *
+         *     **Heartbeat.** While no event is sent, a comment line
+         *     (`: heartbeat`) is sent every 15 s (`STREAM_HEARTBEAT_MS`), so
+         *     proxies keep the connection open and a consumer can tell a quiet
+         *     tenant from a dead connection.
+         *
+         *     **Slow consumers.** The server reads from the database only as fast
+         *     as the consumer takes events and holds at most about 256 KiB of
+         *     unsent events per stream. A consumer that takes nothing for 30 s
+         *     (`STREAM_STALL_MS`) while events are waiting is disconnected after
+         *     the events already queued for it, with a final comment
+         *     `: disconnected: consumer too slow; reconnect with Last-Event-ID`.
+         *     When the server shuts down, or a database fault interrupts the
+         *     stream, the connection ends (with a comment when it can); reconnect
+         *     with `Last-Event-ID`.
+         */
+        get: operations["streamAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a tenant's webhook subscriptions
+         * @description Every subscription of the tenant, oldest first, with its delivery status. Secrets are never served.
+         */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Subscribe a URL to a tenant's events (signed webhook push)
+         * @description Creates a webhook subscription: the server POSTs the tenant's events,
+         *     in `seq` order and in batches of up to 500 (`WEBHOOK_BATCH_EVENTS`),
+         *     to `url`, starting with seq `fromSeq` (default 1: the whole log). The
+         *     token needs scope `audit.admin` and must cover `imsOrgId`. The answer
+         *     holds the signing `secret`; it is shown only here, never logged and
+         *     never served again.
+         *
+         *     **Body of a delivery.** A JSON array, in `seq` order: `json`,
+         *     `StoredAuditEvent`s (`application/json`); `cloudevents`, `CloudEvent`s
+         *     (`application/cloudevents-batch+json`); `ocsf`, `OcsfApiActivity`s
+         *     (`application/json`). Every event carries its `id` and `seq`.
+         *
+         *     **Signature** (Standard Webhooks): headers `webhook-id`,
+         *     `webhook-timestamp` (Unix seconds) and `webhook-signature:
+         *     v1,<base64 HMAC-SHA256>` over `<webhook-id>.<webhook-timestamp>.<body>`,
+         *     keyed with the base64 part of the secret after `whsec_`. Verify with
+         *     any Standard Webhooks library. `webhook-id` is
+         *     `<subscription id>:<first seq>-<last seq>`: a retry repeats the same
+         *     batch with the same id, so a receiver deduplicates by it.
+         *
+         *     **Retries.** A `2xx` answer advances the cursor (`lastDeliveredSeq`).
+         *     Anything else (another status, a redirect, which is never followed, a
+         *     timeout after 10 s (`WEBHOOK_TIMEOUT_MS`), a refused connection) is
+         *     retried with the same batch, never skipped: exponential backoff from
+         *     1 s (`WEBHOOK_BACKOFF_MIN_MS`) doubling to at most 5 min
+         *     (`WEBHOOK_BACKOFF_MAX_MS`), with jitter (each wait is 50-100% of its
+         *     step), or after the receiver's `Retry-After` when it asks for longer
+         *     (capped at 1 h). After failing for 1 h (`WEBHOOK_FAILING_AFTER_MS`)
+         *     without a success, the status becomes `failing`; it keeps retrying at
+         *     the longest interval, and turns `active` at the next success.
+         *     `POST /audits/subscriptions/{id}/resume` retries at once. At most
+         *     4 KiB of a receiver's answer is read.
+         *
+         *     **One deliverer.** Each subscription is delivered by one instance at
+         *     a time: the instance holds a lease on the subscription's row (30 s,
+         *     `WEBHOOK_LEASE_MS`, extended with each attempt it records, given up
+         *     when it shuts down); when an instance dies, another takes over once
+         *     the lease expires. Only the lease holder can move the cursor.
+         *
+         *     **Latency.** An instance looks for due subscriptions every 500 ms
+         *     (`WEBHOOK_POLL_MS`) and within 250 ms of its own commits.
+         *
+         *     **Allowed URLs.** Only `http` and `https` URLs without user
+         *     information, to a host listed in `WEBHOOK_ALLOWED_HOSTS`
+         *     (comma-separated host names; `*.example.com` allows its subdomains).
+         *     The default allows none; dev mode also allows loopback hosts. Others
+         *     are `400`, and nothing is sent.
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a webhook subscription and its delivery status
+         * @description `lastDeliveredSeq` is the last seq a receiver acknowledged with a
+         *     `2xx`; `lagEvents` how many of the tenant's events are not yet
+         *     acknowledged; `lastError` what went wrong with the last attempt
+         *     (`null` after a success); `nextAttemptAt` when the next delivery is
+         *     due.
+         */
+        get: operations["getSubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook subscription
+         * @description Stops delivery (a request already in flight may still arrive) and answers the subscription as it was.
+         */
+        delete: operations["deleteSubscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/subscriptions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a webhook subscription's delivery now
+         * @description Clears the backoff, so the pending batch (the same one, with the same `webhook-id`) is sent at once; the status turns `active` again at the next success.
+         */
+        post: operations["resumeSubscription"];
         delete?: never;
         options?: never;
         head?: never;
@@ -434,6 +611,195 @@ export interface components {
             tags?: components["schemas"]["Tags"];
             timestamp: components["schemas"]["Timestamp"];
             userIdentifier: components["schemas"]["UserIdentifier"];
+        };
+        NewSubscription: {
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /**
+             * @description Where to POST the events; `http` or `https`, to a host `WEBHOOK_ALLOWED_HOSTS` allows.
+             * @example https://siem.example.com/hooks/audit
+             */
+            url: string;
+            /**
+             * @description The events' form in each delivery (see `POST /audits/subscriptions`).
+             * @enum {string}
+             */
+            format: "json" | "cloudevents" | "ocsf";
+            /**
+             * Format: int64
+             * @description The first seq to deliver (1, the default, delivers the whole log).
+             * @default 1
+             */
+            fromSeq: number;
+        };
+        Subscription: {
+            /** @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a */
+            id: string;
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /** @example https://siem.example.com/hooks/audit */
+            url: string;
+            /** @enum {string} */
+            format: "json" | "cloudevents" | "ocsf";
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * @description `failing` after failing without a success for `WEBHOOK_FAILING_AFTER_MS`; it keeps retrying at the longest interval.
+             * @enum {string}
+             */
+            status: "active" | "failing";
+            /**
+             * Format: int64
+             * @description The last seq a receiver acknowledged (0 before the first).
+             */
+            lastDeliveredSeq: number;
+            /**
+             * Format: int64
+             * @description The tenant's events after `lastDeliveredSeq`.
+             */
+            lagEvents: number;
+            /**
+             * @description What went wrong with the last attempt; `null` after a success.
+             * @example HTTP 503
+             */
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description When the next delivery is due.
+             */
+            nextAttemptAt: string;
+        };
+        CreatedSubscription: components["schemas"]["Subscription"] & {
+            /**
+             * @description The Standard Webhooks signing secret, `whsec_` and base64 of 24 random bytes. Shown only once.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        SubscriptionList: {
+            items: components["schemas"]["Subscription"][];
+        };
+        /**
+         * @description A stored audit event as a CloudEvents 1.0 event in structured JSON
+         *     mode (`application/cloudevents+json`; a batch is a JSON array of them,
+         *     `application/cloudevents-batch+json`). The mapping: `id` is the
+         *     event's `id` (unique per source, as the CloudEvents spec requires);
+         *     `source` is `/audits/` followed by the URL-encoded `imsOrgId`, so a
+         *     (`source`, `id`) pair is unique and names the tenant's log; `type` is
+         *     always `com.adobe.audit.event.v1` (the payload's schema, not the
+         *     action: the action is in `data`); `subject` is
+         *     `resource.resourceId`; `time` is the event's `timestamp`; `seq` (an
+         *     extension attribute) is the event's `seq` in its tenant's log;
+         *     `datacontenttype` is `application/json` and `data` is the whole
+         *     `StoredAuditEvent`, unchanged.
+         */
+        CloudEvent: {
+            /** @enum {string} */
+            specversion: "1.0";
+            /** @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a */
+            id: string;
+            /** @example /audits/ACME%40AdobeOrg */
+            source: string;
+            /** @enum {string} */
+            type: "com.adobe.audit.event.v1";
+            /** @example stream/42 */
+            subject: string;
+            /**
+             * Format: date-time
+             * @example 2017-10-31T00:02:04.232Z
+             */
+            time: string;
+            /**
+             * Format: int64
+             * @example 42
+             */
+            seq: number;
+            /** @enum {string} */
+            datacontenttype: "application/json";
+            data: components["schemas"]["StoredAuditEvent"];
+        };
+        /**
+         * @description A stored audit event as an OCSF 1.3 API Activity event (class_uid
+         *     6003, category_uid 6, Application Activity). The mapping:
+         *     `activity_id` is 1 (Create), 2 (Read), 3 (Update) or 4 (Delete) when
+         *     `action` is `create`, `read`, `update` or `delete` (any case), and 99
+         *     (Other) otherwise, with `activity_name` the `action` as sent;
+         *     `type_uid` is 600300 + `activity_id`; `severity_id` is 1
+         *     (Informational); `status_id` 0 (Unknown: events do not say whether
+         *     the action succeeded); `time` is `timestamp` in epoch milliseconds;
+         *     `actor.user.uid` and `actor.user.name` are `userIdentifier`;
+         *     `api.operation` is `action` and `api.service.name` is
+         *     `service.serviceId`; `src_endpoint.svc_name` is `source`;
+         *     `resources[0].uid` is `resource.resourceId`; `metadata.uid` is `id`,
+         *     `metadata.tenant_uid` is `imsOrgId`, `metadata.sequence` is `seq`,
+         *     `metadata.logged_time` is `receivedAt` in epoch milliseconds,
+         *     `metadata.original_time` is `timestamp` as sent and
+         *     `metadata.product` names this service; `unmapped.tags` holds the
+         *     tags and `unmapped.hash` the chain hash.
+         */
+        OcsfApiActivity: {
+            /** @enum {integer} */
+            class_uid: 6003;
+            /** @enum {string} */
+            class_name?: "API Activity";
+            /** @enum {integer} */
+            category_uid: 6;
+            /** @enum {string} */
+            category_name?: "Application Activity";
+            /** @enum {integer} */
+            activity_id: 1 | 2 | 3 | 4 | 99;
+            /** @example Update */
+            activity_name?: string;
+            /** @example 600303 */
+            type_uid: number;
+            /** @enum {integer} */
+            severity_id: 1;
+            /** @enum {string} */
+            severity?: "Informational";
+            /** @enum {integer} */
+            status_id?: 0;
+            /**
+             * Format: int64
+             * @example 1509408124232
+             */
+            time: number;
+            metadata: {
+                /** @enum {string} */
+                version: "1.3.0";
+                product: {
+                    /** @enum {string} */
+                    name: "Audit Service";
+                    /** @enum {string} */
+                    vendor_name: "Adobe";
+                };
+                uid: string;
+                tenant_uid: string;
+                /** Format: int64 */
+                sequence: number;
+                /** Format: int64 */
+                logged_time: number;
+                original_time: string;
+            };
+            actor: {
+                user: {
+                    uid: string;
+                    name: string;
+                };
+            };
+            api: {
+                operation: string;
+                service: {
+                    name: string;
+                };
+            };
+            src_endpoint: {
+                svc_name: string;
+            };
+            resources?: {
+                uid: string;
+            }[];
+            unmapped?: {
+                tags?: components["schemas"]["Tags"];
+                hash: string;
+            };
         };
         /**
          * @description Capture the CRUD operations performed on a stream
@@ -1095,8 +1461,12 @@ export interface operations {
                  *     is empty.
                  */
                 tag?: components["parameters"]["tag"];
-                /** @description `ndjson` (one JSON object per line) or `csv`. */
-                format?: "ndjson" | "csv";
+                /**
+                 * @description `ndjson` (one `StoredAuditEvent` JSON object per line), `csv`,
+                 *     `cloudevents` (one structured-mode `CloudEvent` per line) or `ocsf`
+                 *     (one `OcsfApiActivity` per line). The last two are NDJSON too.
+                 */
+                format?: "ndjson" | "csv" | "cloudevents" | "ocsf";
             };
             header?: never;
             path?: never;
@@ -1124,6 +1494,292 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    streamAuditEvents: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+                /** @description Start after this `seq` (0, the default, starts at the tenant's first event). */
+                afterSeq?: number;
+            };
+            header?: {
+                /**
+                 * @description The `id` (a `seq`) of the last event received; the stream resumes after it. Overrides `afterSeq`.
+                 * @example 42
+                 */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream; it does not end by itself. */
+            200: {
+                headers: {
+                    /** @description Always `no-cache`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 1000
+                     *
+                     *     id: 42
+                     *     event: audit
+                     *     data: {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"hash":"9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"}
+                     *
+                     *     : heartbeat
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscriptions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubscriptionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "imsOrgId": "ACME@AdobeOrg",
+                 *       "url": "https://siem.example.com/hooks/audit",
+                 *       "format": "cloudevents"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewSubscription"];
+            };
+        };
+        responses: {
+            /** @description Created. The `secret` is shown only in this answer. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "url": "https://siem.example.com/hooks/audit",
+                     *       "format": "cloudevents",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "status": "active",
+                     *       "lastDeliveredSeq": 0,
+                     *       "lagEvents": 42,
+                     *       "lastError": null,
+                     *       "nextAttemptAt": "2017-10-31T00:02:04.517Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CreatedSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "url": "https://siem.example.com/hooks/audit",
+                     *       "format": "cloudevents",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "status": "active",
+                     *       "lastDeliveredSeq": 40,
+                     *       "lagEvents": 2,
+                     *       "lastError": null,
+                     *       "nextAttemptAt": "2017-10-31T00:02:05.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; the subscription as it was. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resumeSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The subscription's id, as `POST /audits/subscriptions` answered it.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription, due now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No subscription with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "subscription \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

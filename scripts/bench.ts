@@ -4,6 +4,8 @@
 // so machine noise hits them alike. Prints a table and writes bench/results/<time>.json.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -76,6 +78,40 @@ const freshDatabase = (kind: DatabaseKind) => async () => {
   return database.url;
 };
 
+// The receiver of the subscribed targets' webhooks: answers 200 to everything, in this process.
+const receiver = createServer((request, response) => {
+  request.resume();
+  request.on('end', () => response.end());
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+cleanups.push(() => new Promise((resolve) => receiver.close(resolve)));
+const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+
+/** `serviceTarget` with one active webhook subscription on the tenant being written (#15: within 10%). */
+const subscribedTarget = (name: string, databaseUrl: () => Promise<string>): Target => ({
+  ...serviceTarget(name, databaseUrl),
+  start: async () => {
+    const server = await spawnService(await databaseUrl(), {
+      env: { AUTH_JWT_SECRET: SECRET, WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' },
+      entry: BUILT.service,
+    });
+    const token = await mintToken({
+      clientId: 'bench',
+      orgs: [ORG],
+      scope: 'audit.admin',
+      expiresIn: 3600,
+      secret: SECRET,
+    });
+    const response = await fetch(`${server.url}/audits/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'bench', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ imsOrgId: ORG, url: receiverUrl, format: 'json' }),
+    });
+    if (response.status !== 201) throw new Error(`subscribing got ${response.status}: ${await response.text()}`);
+    return server;
+  },
+});
+
 const targets: Target[] = [
   {
     name: 'koa-echo',
@@ -85,7 +121,13 @@ const targets: Target[] = [
     start: () => spawnServer('dist/koaEcho.js'),
   },
   serviceTarget('service-sqlite', freshDatabase('sqlite')),
-  ...(POSTGRES_URL ? [serviceTarget('service-postgres', freshDatabase('postgres'))] : []),
+  subscribedTarget('subscribed-sqlite', freshDatabase('sqlite')),
+  ...(POSTGRES_URL
+    ? [
+        serviceTarget('service-postgres', freshDatabase('postgres')),
+        subscribedTarget('subscribed-postgres', freshDatabase('postgres')),
+      ]
+    : []),
   serviceTarget('batch100-sqlite', freshDatabase('sqlite'), true),
 ];
 
@@ -197,6 +239,16 @@ try {
       'ratio/koa': s.medianRatioToKoa.toFixed(2),
     })),
   );
+  // Ingest with one active webhook subscription against the same run without one, per round.
+  for (const database of ['sqlite', 'postgres']) {
+    const plain = samples.filter((s) => s.target === `service-${database}`);
+    const subscribed = samples.filter((s) => s.target === `subscribed-${database}`);
+    if (subscribed.length === 0) continue;
+    const ratio = median(
+      subscribed.map((s) => s.requestsPerSecond / plain.find((p) => p.round === s.round)!.requestsPerSecond),
+    );
+    console.log(`${database}: ingest with one active subscription = ${(ratio * 100).toFixed(1)}% of without`);
+  }
   mkdirSync('bench/results', { recursive: true });
   const file = path.join('bench/results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(

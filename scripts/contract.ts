@@ -78,6 +78,8 @@ try {
       DATA_DIR: tmp,
       DATABASE_URL: `sqlite:${path.join(tmp, 'audit.db')}`,
       AUTH_JWT_SECRET: SECRET,
+      // The subscription examples' host (deliveries to it fail and are retried; only the API is checked).
+      WEBHOOK_ALLOWED_HOSTS: 'siem.example.com',
       LOG_LEVEL: 'warn', // keep Dredd's report readable; errors still show
     },
   });
@@ -94,7 +96,7 @@ try {
         ...baseEnv,
         // Read by the hooks: the credentials for each case they provoke.
         CONTRACT_CLIENT_ID: CLIENT_ID,
-        CONTRACT_TOKEN: await mintToken({ ...credentials, scope: 'audit.write audit.read' }),
+        CONTRACT_TOKEN: await mintToken({ ...credentials, scope: 'audit.write audit.read audit.admin' }),
         CONTRACT_UNSCOPED_TOKEN: await mintToken({ ...credentials, scope: '' }),
       },
     },

@@ -33,6 +33,21 @@ export interface Config {
    * reply is given 500 ms more), SQLite's busy wait. Past it a request fails with 503 rather than hang.
    */
   dbTimeoutMs: number;
+  /** Server-Sent Event streams: heartbeat interval, poll for other instances' commits, slow-consumer cut-off. */
+  stream: { heartbeatMs: number; pollMs: number; stallMs: number };
+  /** Webhook push (see the spec's POST /audits/subscriptions). */
+  webhooks: {
+    /** Hosts subscriptions may name (exact, or `*.suffix`); none by default. Dev mode adds loopback. */
+    allowedHosts: string[];
+    allowLoopback: boolean;
+    batchEvents: number;
+    pollMs: number;
+    requestTimeoutMs: number;
+    backoffMinMs: number;
+    backoffMaxMs: number;
+    failingAfterMs: number;
+    leaseMs: number;
+  };
   http: HttpLimits;
 }
 
@@ -55,19 +70,50 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** The only reader of the environment. Throws ConfigError naming the variable on a bad value. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = env.DATA_DIR || 'data';
+  const auth = authConfig(env, dataDir);
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: env.HOST || '127.0.0.1',
     database: parseDatabaseUrl(env.DATABASE_URL || `sqlite:${path.join(dataDir, 'audit.db')}`),
-    auth: authConfig(env, dataDir),
+    auth,
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1, 64 * 1024 * 1024),
     batchBodyLimitBytes: integer(env, 'BATCH_BODY_LIMIT_BYTES', 1024 * 1024, 1, 64 * 1024 * 1024),
     writeQueueMaxEvents: integer(env, 'WRITE_QUEUE_MAX_EVENTS', 20_000, 1, 10_000_000),
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365) * 3600_000,
     dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
+    stream: {
+      heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 10, 3600_000),
+      pollMs: integer(env, 'STREAM_POLL_MS', 500, 10, 60_000),
+      stallMs: integer(env, 'STREAM_STALL_MS', 30_000, 10, 3600_000),
+    },
+    webhooks: webhookConfig(env, auth.mode === 'dev'),
     http: httpLimits(env),
   };
+}
+
+function webhookConfig(env: NodeJS.ProcessEnv, devMode: boolean): Config['webhooks'] {
+  const allowedHosts = (env.WEBHOOK_ALLOWED_HOSTS ?? '')
+    .split(',')
+    .map((host) => host.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = allowedHosts.find((host) => !/^(\*\.)?[a-z0-9.:[\]-]+$/.test(host));
+  if (bad !== undefined) throw new ConfigError(`WEBHOOK_ALLOWED_HOSTS: "${bad}" is not a host name or *.suffix`);
+  const webhooks = {
+    allowedHosts,
+    allowLoopback: devMode,
+    batchEvents: integer(env, 'WEBHOOK_BATCH_EVENTS', 500, 1, 5000),
+    pollMs: integer(env, 'WEBHOOK_POLL_MS', 500, 10, 60_000),
+    requestTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 10, 600_000),
+    backoffMinMs: integer(env, 'WEBHOOK_BACKOFF_MIN_MS', 1000, 1, 3600_000),
+    backoffMaxMs: integer(env, 'WEBHOOK_BACKOFF_MAX_MS', 300_000, 1, 24 * 3600_000),
+    failingAfterMs: integer(env, 'WEBHOOK_FAILING_AFTER_MS', 3600_000, 1, 30 * 24 * 3600_000),
+    leaseMs: integer(env, 'WEBHOOK_LEASE_MS', 30_000, 100, 3600_000),
+  };
+  // A lease must outlast the request it covers, or a slow receiver would get two deliverers.
+  if (webhooks.leaseMs <= webhooks.requestTimeoutMs)
+    throw new ConfigError('WEBHOOK_LEASE_MS must be longer than WEBHOOK_TIMEOUT_MS');
+  return webhooks;
 }
 
 function httpLimits(env: NodeJS.ProcessEnv): HttpLimits {

@@ -13,10 +13,16 @@ import { AuditStore } from './store/auditStore';
 import { openDatabase } from './store/db';
 import { EventWriter } from './store/eventWriter';
 import { createHttpServer } from './server';
+import { CommitSignal } from './store/commitSignal';
+import { EventStreams } from './http/eventStream';
+import { Deliverer } from './http/deliverer';
+import { SubscriptionStore } from './store/subscriptions';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 10 * 60_000;
+// Subscriptions one instance delivers at once; more instances deliver more.
+const WEBHOOK_CONCURRENCY = 16;
 
 export interface Service {
   app: Koa;
@@ -45,12 +51,36 @@ export async function createService(config: Config, logger: Logger = createLogge
       store.sharedSecret('cursor-hmac'),
     ]);
     const cursors = new CursorCodec(cursorKey);
-    const writer = new EventWriter(store, {
+    const commits = new CommitSignal();
+    const streams = new EventStreams(store, commits, config.stream);
+    const subscriptions = new SubscriptionStore(database.knex, config.webhooks.failingAfterMs);
+    const deliverer = new Deliverer(
+      subscriptions,
+      store,
+      commits,
+      { ...config.webhooks, concurrency: WEBHOOK_CONCURRENCY },
+      logger.child({ component: 'webhooks' }),
+    );
+    const writer = new EventWriter(commits.wrap(store), {
       maxQueuedEvents: config.writeQueueMaxEvents,
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
     });
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
-    const app = createApp({ contract, verifyToken, logger, store, writer, config, metrics, docs, cursors });
+    const app = createApp({
+      contract,
+      verifyToken,
+      logger,
+      store,
+      writer,
+      config,
+      metrics,
+      docs,
+      cursors,
+      streams,
+      subscriptions,
+      deliverer,
+    });
+    deliverer.start();
     const purgeKeys = () =>
       store
         .deleteExpiredIdempotencyKeys()
@@ -73,10 +103,14 @@ export async function createService(config: Config, logger: Logger = createLogge
         return service.url;
       },
       async close() {
+        // Streams never end by themselves; the server's close would wait for them forever.
+        const streamsClosed = streams.closeAll();
         if (service.server) await http.close();
         clearInterval(purgeTimer);
         // Requests still waiting for a commit are answered before the database goes away.
         await writer.drain();
+        await streamsClosed;
+        await deliverer.stop();
         await store.close();
       },
     };

@@ -8,3 +8,5 @@ export type ChainVerification = components['schemas']['ChainVerification'];
 export type ErrorResponse = components['schemas']['ErrorResponse'];
 export type ErrorDetail = components['schemas']['ErrorDetail'];
 export type ErrorReason = ErrorResponse['reason'];
+export type CloudEvent = components['schemas']['CloudEvent'];
+export type OcsfApiActivity = components['schemas']['OcsfApiActivity'];

@@ -11,6 +11,12 @@ import { getOpenApiJson } from './getOpenApiJson';
 import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
 import { listAuditEvents } from './listAuditEvents';
+import { streamAuditEvents } from './streamAuditEvents';
+import { createSubscription } from './createSubscription';
+import { deleteSubscription } from './deleteSubscription';
+import { getSubscription } from './getSubscription';
+import { listSubscriptions } from './listSubscriptions';
+import { resumeSubscription } from './resumeSubscription';
 import type { Handler } from './types';
 import { verifyAuditChain } from './verifyAuditChain';
 
@@ -29,4 +35,10 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getOpenApiYaml,
   getReadiness,
   verifyAuditChain,
+  streamAuditEvents,
+  createSubscription,
+  listSubscriptions,
+  getSubscription,
+  deleteSubscription,
+  resumeSubscription,
 };

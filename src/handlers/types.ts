@@ -6,6 +6,9 @@ import type { DocsSite } from '../docs/site';
 import type { Contract, OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
 import type { CursorCodec } from '../http/cursor';
+import type { EventStreams } from '../http/eventStream';
+import type { Deliverer } from '../http/deliverer';
+import type { SubscriptionStore } from '../store/subscriptions';
 import type { AuditStore } from '../store/auditStore';
 import type { EventWriter } from '../store/eventWriter';
 
@@ -19,6 +22,11 @@ export interface Services {
   metrics: Metrics;
   docs: DocsSite;
   cursors: CursorCodec;
+  /** Server-Sent Event streams of tenants' logs (#15). */
+  streams: EventStreams;
+  /** Webhook subscriptions (#15) and this instance's deliverer. */
+  subscriptions: SubscriptionStore;
+  deliverer: Deliverer;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;

@@ -1,5 +1,6 @@
 import type { StoredAuditEvent } from '../domain/api';
 import { canonicalJson } from '../domain/chain';
+import { toCloudEvent, toOcsf } from '../domain/formats';
 
 // Characters per chunk written (about 40 kB with the events of npm run bench:query; bounded so
 // for large events too): small enough to die young in V8's new space (big strings go straight
@@ -14,12 +15,17 @@ export interface ExportFormat {
   render(batches: AsyncIterable<StoredAuditEvent[]>): AsyncIterable<string>;
 }
 
+/** One JSON object per line, each event mapped by `map`. */
+function ndjsonOf(fileExtension: string, map: (event: StoredAuditEvent) => unknown): ExportFormat {
+  return {
+    contentType: 'application/x-ndjson',
+    fileExtension,
+    render: (batches) => chunked(batches, (event) => `${JSON.stringify(map(event))}\n`),
+  };
+}
+
 /** One StoredAuditEvent JSON object per line: the lossless export. */
-const ndjson: ExportFormat = {
-  contentType: 'application/x-ndjson',
-  fileExtension: 'ndjson',
-  render: (batches) => chunked(batches, (event) => `${JSON.stringify(event)}\n`),
-};
+const ndjson = ndjsonOf('ndjson', (event) => event);
 
 const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
   ['id', (event) => event.id],
@@ -47,7 +53,12 @@ const csv: ExportFormat = {
   },
 };
 
-export const EXPORT_FORMATS = { ndjson, csv } as const;
+export const EXPORT_FORMATS = {
+  ndjson,
+  csv,
+  cloudevents: ndjsonOf('cloudevents.ndjson', toCloudEvent),
+  ocsf: ndjsonOf('ocsf.ndjson', toOcsf),
+} as const;
 
 /** The events' lines, joined into chunks of about CHUNK_CHARS. */
 async function* chunked(

@@ -473,6 +473,18 @@ export class AuditStore implements Committer {
       .concat(String(JSON_OVERHEAD_BYTES))
       .join(' + ');
   }
+
+  /** The tenant's events with seq > `afterSeq`, in seq order, at most `limit` (streaming and delivery, #15). */
+  async eventsAfterSeq(imsOrgId: string, afterSeq: number, limit: number): Promise<StoredAuditEvent[]> {
+    const rows = await translateErrors(() =>
+      this.db<EventRow>('audit_events')
+        .where('ims_org_id', imsOrgId)
+        .andWhere('seq', '>', afterSeq)
+        .orderBy('seq')
+        .limit(limit),
+    );
+    return rows.map((row) => fromRow(row));
+  }
 }
 
 function positionOf(row: { occurred_at: number | string; id: string }): Position {

@@ -131,6 +131,7 @@ hooks.beforeEach(async (transaction, done) => {
 
 // GET /audits/{id}, as opposed to /audits/export and /audits/verify.
 const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}$/;
+const SUBSCRIPTION_PATH = /^\/audits\/subscriptions\/[0-9a-f]{8}-[0-9a-f-]{27}/;
 let storedEventId;
 
 /** Stores the POST /audits example once, so that GET /audits/{id} has an event to read. */
@@ -169,9 +170,35 @@ async function prepare(transaction) {
 
   if (/^2\d\d$/.test(status)) {
     const mediaType = expectedHeader(transaction, 'Content-Type') ?? '';
+    // A Server-Sent Events stream never ends, so Dredd would wait for its body forever;
+    // test/streamAuditEvents.test.ts checks its status, media type and messages.
+    if (mediaType.startsWith('text/event-stream')) {
+      transaction.skip = true;
+      return;
+    }
     // GET /audits/{id}: the example id names no event; read the one stored before the run.
     if (request.method === 'GET' && EVENT_PATH.test(request.uri)) {
       transaction.fullPath = transaction.request.uri = `/audits/${storedEventId}`;
+    }
+    // /audits/subscriptions/{id}…: the example id names nothing; each transaction gets a fresh
+    // subscription (one of them deletes its own).
+    if (SUBSCRIPTION_PATH.test(request.uri)) {
+      const { status, body } = await send(
+        { ...transaction, fullPath: '/audits/subscriptions' },
+        'POST',
+        {
+          'Content-Type': 'application/json',
+          'x-api-key': CONTRACT_CLIENT_ID,
+          Authorization: `Bearer ${CONTRACT_TOKEN}`,
+        },
+        JSON.stringify({ imsOrgId: 'ACME@AdobeOrg', url: 'https://siem.example.com/hooks/audit', format: 'json' }),
+      );
+      if (status !== 201) throw new Error(`creating a subscription got ${status}`);
+      const { id } = JSON.parse(body);
+      transaction.fullPath = transaction.request.uri = request.uri.replace(
+        SUBSCRIPTION_PATH,
+        `/audits/subscriptions/${id}`,
+      );
     }
     // The export documents two media types; ask for the one this transaction expects.
     if (mediaType.startsWith('text/csv')) {

@@ -5,6 +5,7 @@ import * as addReadIndexes from './20261126000000_add_read_indexes';
 import * as createServiceSecrets from './20261126000100_create_service_secrets';
 import * as refuseSeqOutsideChain from './20261201000000_refuse_seq_outside_chain';
 import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_digest';
+import * as createWebhookSubscriptions from './20261201200000_create_webhook_subscriptions';
 
 interface Migration {
   name: string;
@@ -22,6 +23,7 @@ const migrations: Migration[] = [
   { name: '20261126000100_create_service_secrets', ...createServiceSecrets },
   { name: '20261201000000_refuse_seq_outside_chain', ...refuseSeqOutsideChain },
   { name: '20261201100000_key_idempotency_by_digest', ...keyIdempotencyByDigest },
+  { name: '20261201200000_create_webhook_subscriptions', ...createWebhookSubscriptions },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
