@@ -93,11 +93,15 @@ describe('routing: @koa/router built from the spec', () => {
       const path = route.path.replace(/\{([^}]+)\}/g, (_, name: string) => SAMPLE_PARAMS[name]);
       const query = route.path.startsWith('/audits') && !route.path.includes('{') ? `?imsOrgId=${ORG}` : '';
       const [get, head] = await Promise.all([send('GET', path + query), send('HEAD', path + query)]);
-      await get.arrayBuffer();
+      // An event stream never ends: its headers are compared and its body let go.
+      if (get.headers.get('content-type')?.startsWith('text/event-stream')) await get.body?.cancel();
+      else await get.arrayBuffer();
       expect(head.status, path).to.equal(get.status);
       const comparable = (res: Response) =>
         [...res.headers].filter(
-          ([name]) => !['date', 'x-request-id', 'connection', 'keep-alive', 'content-length'].includes(name),
+          // Framing, which a HEAD reply may leave out (RFC 9110, 9.3.2), and per-response fields.
+          ([name]) =>
+            !['date', 'x-request-id', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name),
         );
       expect(comparable(head), path).to.deep.equal(comparable(get));
       // A streamed body's length is known only by sending it; the metrics change between the two.
