@@ -40,7 +40,9 @@ export interface Config {
     /** Hosts subscriptions may name (exact, or `*.suffix`); none by default. Dev mode adds loopback. */
     allowedHosts: string[];
     allowLoopback: boolean;
+    /** Events per request, at most. */
     batchEvents: number;
+    /** How often due subscriptions are looked for (other instances' commits, retries). */
     pollMs: number;
     requestTimeoutMs: number;
     backoffMinMs: number;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
+import type { Config } from '../config';
 import type { StoredAuditEvent } from '../domain/api';
 import { EVENT_MAPPINGS } from '../domain/formats';
 import { parseRetryAfter, retryDelayMs, signWebhook, webhookId, webhookUrlProblem } from '../domain/webhooks';
@@ -9,21 +10,8 @@ import type { AuditStore } from '../store/auditStore';
 import type { CommitSignal } from '../store/commitSignal';
 import type { AttemptOutcome, DueSubscription, SubscriptionStore } from '../store/subscriptions';
 
-export interface DelivererOptions {
-  /** Events per request, at most. */
-  batchEvents: number;
-  /** How often due subscriptions are looked for (other instances' commits, retries). */
-  pollMs: number;
-  requestTimeoutMs: number;
-  backoffMinMs: number;
-  backoffMaxMs: number;
-  failingAfterMs: number;
-  leaseMs: number;
-  /** Subscriptions delivered at once by this instance, at most. */
-  concurrency: number;
-  allowedHosts: readonly string[];
-  allowLoopback: boolean;
-}
+/** The WEBHOOK_* settings, and how many subscriptions this instance delivers at once, at most. */
+export type DelivererOptions = Config['webhooks'] & { concurrency: number };
 
 // How long a commit's wake-up waits, so that the events of several commits go in one request.
 const KICK_DELAY_MS = 250;
