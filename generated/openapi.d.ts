@@ -86,20 +86,28 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Verify a tenant's hash chain
-         * @description Recomputes the tenant's hash chain from the stored events, in `seq`
-         *     order, and checks it against the chain head as it was when the
-         *     verification began; events committed while it runs are left to the
-         *     next verification, so writes never make an intact chain look broken.
-         *     It accounts for every stored row of the tenant: a row that is not at
-         *     its place in the chain (a `seq` below 1, past the head, or not an
-         *     integer), or whose stored value is not exactly the form its hash
-         *     covers, breaks it, and `reason` names the row's id and seq. It detects
-         *     an edited field, a deleted event (in the middle or at the tail), an
-         *     inserted event and a reordering, and names the first bad position. Record the
-         *     answer's `headSeq` and `headHash` outside this service to be able to
-         *     prove later that the chain up to there was not rewritten. The token
-         *     needs scope `audit.read` and must cover the org.
+         * Verify a tenant's log and Merkle tree
+         * @description Recomputes every event's leaf hash from the stored row (each
+         *     personal-data value against its salted commitment), in `seq` order,
+         *     rebuilds the tenant's Merkle tree from the leaves, and checks it
+         *     against every stored tree node and against the log's head (its size
+         *     and root hash, which signed checkpoints carry) as the head was when
+         *     the verification began; events committed while it runs are left to
+         *     the next verification, so writes never make an intact log look
+         *     broken. It accounts for every stored row of the tenant: a row that is
+         *     not at its place in the log (a `seq` below 1, past the head, or not
+         *     an integer), or whose stored value is not exactly the form its leaf
+         *     hash covers, breaks it, and `reason` names the row's id and seq. It
+         *     detects an edited field, a deleted event (in the middle or at the
+         *     tail), an inserted event, a reordering and a rewritten head, and
+         *     names the first bad position.
+         *
+         *     With `since=M`, it checks only the events after `M` and the tree's
+         *     consistency with its size `M` (the stored tree of size `M` extended
+         *     by the recomputed leaves must give the head's root), so re-verifying
+         *     costs what was added. Compare the answer's `sinceRootHash` with the
+         *     root of a checkpoint of size `M` you kept. The token needs scope
+         *     `audit.read` and must cover the org.
          */
         get: operations["verifyAuditChain"];
         put?: never;
@@ -137,7 +145,7 @@ export interface paths {
          *     `imsOrgId`, `seq`, `timestamp`, `receivedAt`, `action`, `source`,
          *     `serviceId`, `resourceId`, `userIdentifier`, `tags` (the tags as a
          *     JSON object with its keys sorted, empty when the event has none) and
-         *     `hash`. A field that
+         *     `leafHash`. A field that
          *     contains a comma, a double quote, CR or LF is enclosed in double
          *     quotes, with its double quotes doubled. So that a spreadsheet never
          *     runs a value as a formula, a field that begins with `=`, `+`, `-`,
@@ -149,6 +157,15 @@ export interface paths {
          *     `StoredAuditEvent`. **`format=ocsf`**, `application/x-ndjson`: one
          *     OCSF API Activity (`OcsfApiActivity`, class 6003) per line. Both
          *     schemas document the mapping from our fields.
+         *
+         *     **`proofs=true`** (NDJSON only; `400` with another format) makes the
+         *     export verifiable offline (`npm run verify -- --offline`). The export
+         *     is cut against the tenant's latest checkpoint when it starts: only
+         *     events with `seq` up to that checkpoint's tree size are in it. The
+         *     first line is `ExportCheckpointLine`, `{"checkpoint": "<signed
+         *     note>"}`; every line after it is a `ProvenAuditEvent`: the
+         *     `StoredAuditEvent` with one more field, `inclusionProof`, its audit
+         *     path (RFC 9162 §2.1.3) to that checkpoint's root.
          *
          *     If the server fails after the download has started, it closes the
          *     connection without finishing the response, so a cut-off export never
@@ -328,6 +345,116 @@ export interface paths {
          * @description Clears the backoff, so the pending batch (the same one, with the same `webhook-id`) is sent at once; the status turns `active` again at the next success.
          */
         post: operations["resumeSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's latest signed checkpoint
+         * @description The tenant's latest checkpoint (C2SP `tlog-checkpoint`: origin, tree
+         *     size, root hash), signed as a C2SP `signed-note` with the service's
+         *     Ed25519 key(s), exactly as Go's `golang.org/x/mod/sumdb/note` reads
+         *     it. It covers every event whose `POST` was answered before the
+         *     request, on any instance. A given tree size always gets the same
+         *     bytes (Ed25519 is deterministic). The origin is
+         *     `<key name>/<imsOrgId>`, with every byte of the UTF-8 `imsOrgId`
+         *     other than `A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * , ; = : @` written as
+         *     `%XX` (upper-case hex), so that it is one line without spaces or
+         *     `+`. A tenant without events has a checkpoint of size 0 and the
+         *     empty tree's root. The token needs scope `audit.read` and must cover
+         *     the org.
+         */
+        get: operations["getCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/checkpoint/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The keys that verify checkpoints
+         * @description The verifier key of every key that signs checkpoints, one a line,
+         *     newest first, in the note format
+         *     `<key name>+<8 hex digits of key id>+<base64(0x01 || Ed25519 public key)>`
+         *     (Go's `note.NewVerifier` reads it). During a key rotation both keys
+         *     sign every checkpoint and both are listed. No authentication: keys
+         *     are public, and a verifier should get them once, out of band, and
+         *     pin them.
+         */
+        get: operations["getCheckpointKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proof that the tenant's log only grew between two sizes
+         * @description The RFC 9162 §2.1.4 consistency proof that the tenant's tree of
+         *     `from` leaves is a prefix of its tree of `to` leaves, with the
+         *     signed checkpoint of size `to`. Check it against the root of a
+         *     checkpoint of size `from` you kept. `1 ≤ from ≤ to ≤` the current
+         *     size; anything else is `400` with the reason. The token needs scope
+         *     `audit.read` and must cover the org.
+         */
+        get: operations["getConsistencyProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proof that one event is in its tenant's log
+         * @description The RFC 9162 §2.1.3 inclusion proof of the event (leaf index
+         *     `seq − 1`) in its tenant's tree of `treeSize` leaves, with the signed
+         *     checkpoint of that size. To check it offline: recompute the event's
+         *     leaf hash (`LeafHash`), fold the proof into a root, and compare it
+         *     with the checkpoint's root after checking the checkpoint's signature.
+         *     `treeSize` defaults to the current size; it must be at least the
+         *     event's `seq` and at most the current size (`400` otherwise). An
+         *     unknown id, or one of a tenant the token does not cover, is `404`, as
+         *     on `GET /audits/{id}`. The token needs scope `audit.read`.
+         */
+        get: operations["getInclusionProof"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -546,39 +673,61 @@ export interface components {
         };
         ChainVerification: {
             imsOrgId: components["schemas"]["ImsOrgId"];
-            /** @description Whether every stored event of the tenant hashes to its recorded hash, the seqs run 1..headSeq without gaps and no row lies outside them, and the last event is the head. */
+            /**
+             * @description Whether every event checked hashes to its stored leaf hash (each
+             *     personal-data value matching its salted commitment), the seqs run
+             *     without gaps up to the head and no row lies outside them, and the
+             *     tree recomputed from the leaves matches every stored tree node
+             *     and the head (its size and root, which checkpoints sign).
+             */
             verified: boolean;
             /**
-             * @description How many events were checked.
+             * @description How many events were checked (with `since`, only those after it).
              * @example 42
              */
             count: number;
             /**
-             * @description The seq of the tenant's latest event according to the chain head when the verification began (0 for an empty chain).
+             * @description The seq of the tenant's latest event according to the log's head when the verification began (0 for an empty log); the same as `treeSize`.
              * @example 42
              */
             headSeq: number;
             /**
-             * @description The hash of that event (64 zeros for an empty chain). Record it elsewhere to anchor the chain.
+             * @description The leaf hash of that event in hex (64 zeros for an empty log). Kept for clients of the earlier hash chain; record `treeSize` and `rootHash`, or better the signed checkpoint, to anchor the log.
              * @example 9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
              */
             headHash: string;
             /**
-             * @description The seq of the first bad position, when not verified. For a row outside the chain, the seq it claims (the position after the head when that is not an integer).
+             * Format: int64
+             * @description The size of the tree verified.
+             * @example 42
+             */
+            treeSize: number;
+            rootHash: components["schemas"]["TreeHash"];
+            /**
+             * Format: int64
+             * @description With `since`, the tree size verification started from.
+             * @example 40
+             */
+            since?: number;
+            sinceRootHash?: components["schemas"]["TreeHash"];
+            /**
+             * @description The seq of the first bad position, when not verified. For a row outside the log, the seq it claims (the position after the head when that is not an integer).
              * @example 17
              */
             brokenAt?: number;
             /**
-             * @description What is wrong at `brokenAt`, when not verified; a row outside the chain is named by its id and seq.
-             * @example event 17 does not match its hash: it was edited, or events before it were
+             * @description What is wrong at `brokenAt`, when not verified; a row outside the log is named by its id and seq.
+             * @example event 17 does not match its leaf hash: it was edited
              */
             reason?: string;
         };
         /**
          * @description An audit event as stored: every field exactly as posted (the timestamp
          *     normalised to UTC with millisecond precision), plus what the server
-         *     assigned. `seq` and `hash` are the event's receipt in its tenant's
-         *     hash chain.
+         *     assigned. `seq` is the event's place in its tenant's log and
+         *     `leafHash` its leaf in the tenant's Merkle tree; `salts` lets anyone
+         *     recompute `leafHash` from the event exactly as it is served (see the
+         *     `LeafHash` schema for the exact hashed form).
          */
         StoredAuditEvent: {
             /**
@@ -594,15 +743,12 @@ export interface components {
             receivedAt: string;
             /**
              * Format: int64
-             * @description Position in the tenant's chain, 1, 2, 3, … without gaps.
+             * @description Position in the tenant's log, 1, 2, 3, … without gaps; the event is the tree's leaf with index `seq − 1`.
              * @example 42
              */
             seq: number;
-            /**
-             * @description SHA-256 (hex) of the event's canonical form, which includes the previous event's hash.
-             * @example 9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
-             */
-            hash: string;
+            leafHash: components["schemas"]["LeafHash"];
+            salts: components["schemas"]["Salts"];
             action: components["schemas"]["Action"];
             imsOrgId: components["schemas"]["ImsOrgId"];
             resource: components["schemas"]["Resource"];
@@ -733,7 +879,7 @@ export interface components {
          *     `metadata.logged_time` is `receivedAt` in epoch milliseconds,
          *     `metadata.original_time` is `timestamp` as sent and
          *     `metadata.product` names this service; `unmapped.tags` holds the
-         *     tags and `unmapped.hash` the chain hash.
+         *     tags and `unmapped.leafHash` the leaf hash.
          */
         OcsfApiActivity: {
             /** @enum {integer} */
@@ -798,8 +944,109 @@ export interface components {
             }[];
             unmapped?: {
                 tags?: components["schemas"]["Tags"];
-                hash: string;
+                leafHash: components["schemas"]["LeafHash"];
             };
+        };
+        /**
+         * @description A SHA-256 hash of the tenant's Merkle tree (a leaf, an interior node or a root), 32 bytes in standard base64 with padding.
+         * @example Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=
+         */
+        TreeHash: string;
+        /**
+         * @description The event's leaf hash in its tenant's Merkle tree (RFC 9162 §2.1.1):
+         *     `base64(SHA-256(0x00 || leaf bytes))`, where the leaf bytes are the
+         *     RFC 8785 (JCS) canonical JSON, in UTF-8, of the event's **hashed
+         *     form**. The hashed form is the event exactly as served without
+         *     `leafHash` and `salts`, with the value of every personal-data field
+         *     (marked `x-personal-data: true`: `userIdentifier` and each tag value)
+         *     replaced by its salted commitment
+         *     `base64(SHA-256(salt || UTF-8 value))`, where `salt` is the 16 bytes
+         *     that `salts` gives for that field. For example, the event
+         *     `{"id":"…","seq":42,…,"userIdentifier":"jane","tags":{"region":"eu"},"salts":{…},"leafHash":"…"}`
+         *     is hashed as
+         *     `{"action":…,"id":"…","imsOrgId":…,"receivedAt":…,"resource":{"resourceId":…},"seq":42,"service":{"serviceId":…},"source":…,"tags":{"region":"<commitment>"},"timestamp":…,"userIdentifier":"<commitment>"}`.
+         *     The leaf therefore covers every stored field, `id`, `seq` and
+         *     `receivedAt` included, while a personal-data value and its salt can
+         *     later be erased without changing any hash.
+         * @example Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=
+         */
+        LeafHash: string;
+        /**
+         * @description The random salt (16 bytes, standard base64) of each personal-data
+         *     value of the event: `userIdentifier`, and each tag under the tag's
+         *     key. Each value enters the leaf hash as `SHA-256(salt || value)`
+         *     (see `LeafHash`), so that without its salt an erased value cannot be
+         *     guessed from the hash.
+         * @example {
+         *       "userIdentifier": "3q2+7wAAAAAAAAAAAAAAAA==",
+         *       "tags": {
+         *         "region": "yv66vgAAAAAAAAAAAAAAAA=="
+         *       }
+         *     }
+         */
+        Salts: {
+            userIdentifier: components["schemas"]["Salt"];
+            tags?: {
+                [key: string]: components["schemas"]["Salt"];
+            };
+        };
+        /** @example 3q2+7wAAAAAAAAAAAAAAAA== */
+        Salt: string;
+        InclusionProof: {
+            /**
+             * Format: int64
+             * @description The event's leaf index, `seq − 1`.
+             * @example 41
+             */
+            leafIndex: number;
+            /**
+             * Format: int64
+             * @description The size of the tree the proof is for.
+             * @example 100
+             */
+            treeSize: number;
+            leafHash: components["schemas"]["LeafHash"];
+            /** @description The audit path of RFC 9162 §2.1.3.1, from the leaf's sibling up to the root's child; empty when the tree has one leaf. */
+            inclusionProof: components["schemas"]["TreeHash"][];
+            checkpoint: components["schemas"]["SignedCheckpoint"];
+        };
+        ConsistencyProof: {
+            /**
+             * Format: int64
+             * @example 42
+             */
+            fromSize: number;
+            /**
+             * Format: int64
+             * @example 100
+             */
+            toSize: number;
+            /** @description The proof of RFC 9162 §2.1.4.1 that the tree of `fromSize` leaves is a prefix of the tree of `toSize` leaves; empty when the sizes are equal. */
+            consistencyProof: components["schemas"]["TreeHash"][];
+            checkpoint: components["schemas"]["SignedCheckpoint"];
+        };
+        /**
+         * @description A C2SP `tlog-checkpoint` signed as a C2SP `signed-note` with Ed25519,
+         *     byte for byte as Go's `golang.org/x/mod/sumdb/note` writes it: the
+         *     origin line (`<key name>/<escaped imsOrgId>`), the tree size, the
+         *     base64 root hash, an empty line, and one line
+         *     `— <key name> <base64(4-byte key id || 64-byte signature)>` per
+         *     signing key, each ending in a newline. Check it with a key from
+         *     `GET /audits/checkpoint/key`.
+         * @example audit.example/ACME@AdobeOrg
+         *     100
+         *     Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=
+         *
+         *     — audit.example Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyCE7xRTnXlqRQ8=
+         */
+        SignedCheckpoint: string;
+        /** @description The first line of an export with `proofs=true`. */
+        ExportCheckpointLine: {
+            checkpoint: components["schemas"]["SignedCheckpoint"];
+        };
+        /** @description A line of an export with `proofs=true` after the first, the event and its inclusion proof to the export's checkpoint. */
+        ProvenAuditEvent: components["schemas"]["StoredAuditEvent"] & {
+            inclusionProof: components["schemas"]["TreeHash"][];
         };
         /**
          * @description Capture the CRUD operations performed on a stream
@@ -819,7 +1066,9 @@ export interface components {
         /**
          * @description Additional and optional metadata for the audit record: at most 64
          *     entries, keys of 1 to 128 characters, string values of at most 1024
-         *     characters, kept exactly as sent.
+         *     characters, kept exactly as sent. Each value is personal data as far
+         *     as the log's hashes go (`x-personal-data`): it enters the leaf hash
+         *     as a salted commitment, so that it can be erased later.
          * @example {
          *       "region": "eu-west-1"
          *     }
@@ -1150,7 +1399,13 @@ export interface operations {
                      *           "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
                      *           "receivedAt": "2017-10-31T00:02:04.517Z",
                      *           "seq": 42,
-                     *           "hash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
+                     *           "leafHash": "Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=",
+                     *           "salts": {
+                     *             "userIdentifier": "3q2+7wAAAAAAAAAAAAAAAA==",
+                     *             "tags": {
+                     *               "region": "yv66vgAAAAAAAAAAAAAAAA=="
+                     *             }
+                     *           },
                      *           "action": "update",
                      *           "imsOrgId": "ACME@AdobeOrg",
                      *           "resource": {
@@ -1378,10 +1633,15 @@ export interface operations {
         parameters: {
             query: {
                 /**
-                 * @description The tenant whose chain to verify.
+                 * @description The tenant whose log to verify.
                  * @example ACME@AdobeOrg
                  */
                 imsOrgId: components["schemas"]["ImsOrgId"];
+                /**
+                 * @description Verify only the events after this tree size (at most the current size), and the tree's consistency with it.
+                 * @example 40
+                 */
+                since?: number;
             };
             header?: never;
             path?: never;
@@ -1401,7 +1661,9 @@ export interface operations {
                      *       "verified": true,
                      *       "count": 42,
                      *       "headSeq": 42,
-                     *       "headHash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"
+                     *       "headHash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
+                     *       "treeSize": 42,
+                     *       "rootHash": "Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE="
                      *     }
                      */
                     "application/json": components["schemas"]["ChainVerification"];
@@ -1467,6 +1729,8 @@ export interface operations {
                  *     (one `OcsfApiActivity` per line). The last two are NDJSON too.
                  */
                 format?: "ndjson" | "csv" | "cloudevents" | "ocsf";
+                /** @description With `true`, an NDJSON export starts with the checkpoint it was cut against and carries each event's inclusion proof to it. */
+                proofs?: boolean;
             };
             header?: never;
             path?: never;
@@ -1482,11 +1746,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"hash":"9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"} */
+                    /** @example {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"salts":{"userIdentifier":"3q2+7wAAAAAAAAAAAAAAAA==","tags":{"region":"yv66vgAAAAAAAAAAAAAAAA=="}},"leafHash":"Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE="} */
                     "application/x-ndjson": string;
                     /**
-                     * @example id,imsOrgId,seq,timestamp,receivedAt,action,source,serviceId,resourceId,userIdentifier,tags,hash
-                     *     01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a,ACME@AdobeOrg,42,2017-10-31T00:02:04.232Z,2017-10-31T00:02:04.517Z,update,marketingcloud,SKMS-1234,stream/42,jane.doe@example.com,"{""region"":""eu-west-1""}",9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e
+                     * @example id,imsOrgId,seq,timestamp,receivedAt,action,source,serviceId,resourceId,userIdentifier,tags,leafHash
+                     *     01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a,ACME@AdobeOrg,42,2017-10-31T00:02:04.232Z,2017-10-31T00:02:04.517Z,update,marketingcloud,SKMS-1234,stream/42,jane.doe@example.com,"{""region"":""eu-west-1""}",Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=
                      */
                     "text/csv": string;
                 };
@@ -1534,7 +1798,7 @@ export interface operations {
                      *
                      *     id: 42
                      *     event: audit
-                     *     data: {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"hash":"9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e"}
+                     *     data: {"id":"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a","imsOrgId":"ACME@AdobeOrg","seq":42,"action":"update","source":"marketingcloud","service":{"serviceId":"SKMS-1234"},"resource":{"resourceId":"stream/42"},"userIdentifier":"jane.doe@example.com","timestamp":"2017-10-31T00:02:04.232Z","receivedAt":"2017-10-31T00:02:04.517Z","tags":{"region":"eu-west-1"},"salts":{"userIdentifier":"3q2+7wAAAAAAAAAAAAAAAA==","tags":{"region":"yv66vgAAAAAAAAAAAAAAAA=="}},"leafHash":"Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE="}
                      *
                      *     : heartbeat
                      */
@@ -1784,6 +2048,139 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getCheckpoint: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The signed note, byte for byte. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": components["schemas"]["SignedCheckpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getCheckpointKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verifier keys, one a line, each ending in a newline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example audit.example+6f6bc5a2+AQ1bl2Sm7z7aTUWfW2hLfLj2hT0bJ3ZHf2vHqV3O6y0U */
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getConsistencyProof: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+                /**
+                 * @description The earlier tree size.
+                 * @example 42
+                 */
+                from: number;
+                /**
+                 * @description The later tree size.
+                 * @example 100
+                 */
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proof. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProof"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getInclusionProof: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The tree size to prove inclusion in (default the current size).
+                 * @example 100
+                 */
+                treeSize?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The event's id.
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proof. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProof"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getAuditEvent: {
         parameters: {
             query?: never;
@@ -1810,7 +2207,13 @@ export interface operations {
                      *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
                      *       "receivedAt": "2017-10-31T00:02:04.517Z",
                      *       "seq": 42,
-                     *       "hash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
+                     *       "leafHash": "Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=",
+                     *       "salts": {
+                     *         "userIdentifier": "3q2+7wAAAAAAAAAAAAAAAA==",
+                     *         "tags": {
+                     *           "region": "yv66vgAAAAAAAAAAAAAAAA=="
+                     *         }
+                     *       },
                      *       "action": "update",
                      *       "imsOrgId": "ACME@AdobeOrg",
                      *       "resource": {
