@@ -146,7 +146,7 @@ try {
   const exit = await service.kill('SIGTERM');
 
   const stored = await withStore(database.url, async (store) => {
-    const perOrg = await Promise.all(orgs.map((org) => store.verifyChain(org)));
+    const perOrg = await Promise.all(orgs.map((org) => store.log.verify(org)));
     return {
       count: perOrg.reduce((sum, result) => sum + result.count, 0),
       broken: perOrg.filter((result) => !result.verified),

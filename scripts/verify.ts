@@ -36,14 +36,14 @@ const progress = process.stderr.isTTY ? drawProgress : () => {};
 
 try {
   const started = performance.now();
-  const result = await store.verifyChain(values.org, progress);
+  const result = await store.log.verify(values.org, { onProgress: progress });
   if (process.stderr.isTTY) process.stderr.write('\n');
   const seconds = (performance.now() - started) / 1000;
   const rate = Math.round(result.count / Math.max(seconds, 1e-3));
   console.log(JSON.stringify(result, null, 2));
   if (result.verified) {
     console.log(
-      `OK: ${result.count} events verified in ${seconds.toFixed(2)} s (${rate} events/s); head ${result.headSeq} ${result.headHash}`,
+      `OK: ${result.count} events verified in ${seconds.toFixed(2)} s (${rate} events/s); tree size ${result.treeSize}, root ${result.rootHash}`,
     );
   } else {
     console.log(`BROKEN at seq ${result.brokenAt}: ${result.reason}`);

@@ -31,9 +31,9 @@ describeEachDatabase('Chain heads shared by two instances', (database) => {
       const [mixed] = await a.commit([{ events: [event('a.mixed'), sampleEvent({ imsOrgId: other })] }]);
       expect(mixed.kind).to.equal('stored');
 
-      const verification = await b.verifyChain(org);
+      const verification = await b.log.verify(org);
       expect(verification).to.include({ verified: true, count: 13, headSeq: 13 });
-      expect((await b.verifyChain(other)).verified).to.equal(true);
+      expect((await b.log.verify(other)).verified).to.equal(true);
       const page = await b.list({ imsOrgId: org }, { limit: 20 });
       expect(page.items.map((e) => e.seq).sort((x, y) => x - y)).to.deep.equal([
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,

@@ -62,7 +62,7 @@ describe('The SQLite commit thread', () => {
       }
       const [again] = await store.commit([{ events: [event] }]);
       expect(again.kind).to.equal('stored');
-      expect(await store.verifyChain(event.imsOrgId)).to.include({ verified: true, count: 2 });
+      expect(await store.log.verify(event.imsOrgId)).to.include({ verified: true, count: 2 });
     } finally {
       await store.close();
     }

@@ -59,7 +59,7 @@ export function toOcsf(event: StoredAuditEvent): OcsfApiActivity {
     api: { operation: event.action, service: { name: event.service.serviceId } },
     src_endpoint: { svc_name: event.source },
     resources: [{ uid: event.resource.resourceId }],
-    unmapped: { ...(event.tags && { tags: event.tags }), hash: event.hash },
+    unmapped: { ...(event.tags && { tags: event.tags }), leafHash: event.leafHash },
   };
 }
 

@@ -1,11 +1,13 @@
 // The rules of a group commit, for either database: which requests store events, how their
-// events join their tenants' chains, and what a retried request is answered. Plain values in,
-// plain values out; the store runs the SQL around it.
-import { hash } from 'node:crypto';
+// events join their tenants' logs (Merkle trees), and what a retried request is answered. Plain
+// values in, plain values out; the store runs the SQL around it.
+import { hash, randomBytes } from 'node:crypto';
 import type { AuditEvent, StoredAuditEvent } from './api';
-import { chainHash } from './chain';
+import { toBase64 } from './crypto';
 import { uuidv7 } from './ids';
 import { formatInstant, parseInstant } from './instant';
+import { eventLeafHash, SALT_BYTES, saltCount, saltsFor } from './leaf';
+import { appendLeaf, EMPTY_FRONTIER, type Frontier, frontierRoot, type Hash, isTileLevel } from './merkle';
 
 /** Identifies a retried request: the client's key and the hash of what it sent. */
 export interface IdempotencyClaim {
@@ -27,10 +29,24 @@ export type WriteOutcome =
   /** The key was used before with a different request. */
   | { kind: 'mismatch' };
 
-/** A tenant's chain head: the last event's seq and hash (seq 0 and GENESIS_HASH before the first). */
-export interface ChainHead {
-  seq: number;
-  hash: string;
+/**
+ * A tenant's log head: its size (the last event's seq, 0 before the first), its tree's root
+ * (base64, what checkpoints sign) and the tree's frontier, from which the next events append.
+ */
+export interface LogHead {
+  size: number;
+  rootHash: string;
+  frontier: Frontier;
+}
+
+export const EMPTY_HEAD: LogHead = { size: 0, rootHash: toBase64(frontierRoot(EMPTY_FRONTIER)), frontier: EMPTY_FRONTIER };
+
+/** A tree node a commit stores: one at every TILE_HEIGHT-th level (merkle.ts), leaves live in their events. */
+export interface TreeNode {
+  imsOrgId: string;
+  level: number;
+  index: number;
+  hash: Hash;
 }
 
 /** A remembered Idempotency-Key: what the request that first used it sent, and the ids it stored. */
@@ -45,7 +61,7 @@ export interface KeyRecord {
   expiresAt: number;
 }
 
-/** An event linked into its chain, with its instants as epoch milliseconds for the store. */
+/** An event linked into its log, with its instants as epoch milliseconds for the store. */
 export interface LinkedEvent {
   event: StoredAuditEvent;
   occurredAt: number;
@@ -116,40 +132,56 @@ export function planGroup(
 export interface LinkedGroup {
   /** The new events, in commit order. */
   events: LinkedEvent[];
+  /** The tree nodes the new events completed, at tile levels. */
+  nodes: TreeNode[];
   /** The keys the storing requests claimed. */
   keys: KeyRecord[];
   /** The moved heads of the orgs written to (only those). */
-  heads: Map<string, ChainHead>;
+  heads: Map<string, LogHead>;
   /** One per request, in input order. */
   outcomes: WriteOutcome[];
 }
 
 /**
- * Links the storing requests' events into their tenants' chains, after `heads` (one per org
- * of the plan; not modified): each event gets the next seq, a UUIDv7 id, `now` as receivedAt,
- * its timestamp in canonical UTC form and its chain hash, in input order.
+ * Links the storing requests' events into their tenants' logs, after `heads` (one per org of
+ * the plan; not modified): each event gets the next seq, a UUIDv7 id, `now` as receivedAt, its
+ * timestamp in canonical UTC form, fresh salts and its leaf hash, in input order, and joins its
+ * tenant's tree.
  */
 export function linkGroup(
   requests: WriteRequest[],
   plan: GroupPlan,
-  heads: ReadonlyMap<string, ChainHead>,
+  heads: ReadonlyMap<string, LogHead>,
   now: number,
   idempotencyTtlMs: number,
 ): LinkedGroup {
-  const moved = new Map<string, ChainHead>();
+  const frontiers = new Map<string, Frontier>();
   const receivedAt = formatInstant(now);
   const events: LinkedEvent[] = [];
+  const nodes: TreeNode[] = [];
   const keys: KeyRecord[] = [];
   const outcomes: (WriteOutcome | undefined)[] = requests.map(() => undefined);
+  // One call to the CSPRNG for the whole group's salts.
+  let salts = 0;
+  for (const i of plan.storing) for (const event of requests[i].events) salts += saltCount(event.tags);
+  const random = randomBytes(salts * SALT_BYTES);
+  let cut = 0;
   for (const i of plan.storing) {
     const eventIds = requests[i].events.map((event) => {
-      const head = moved.get(event.imsOrgId) ?? heads.get(event.imsOrgId);
-      if (!head) throw new Error(`no chain head for ${event.imsOrgId}`);
+      const org = event.imsOrgId;
+      const frontier = frontiers.get(org) ?? heads.get(org)?.frontier;
+      if (!frontier) throw new Error(`no log head for ${org}`);
       const occurredAt = parseInstant(event.timestamp);
       if (occurredAt === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
-      const unhashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: head.seq + 1 };
-      const linked: StoredAuditEvent = { ...unhashed, hash: chainHash(unhashed, head.hash) };
-      moved.set(event.imsOrgId, { seq: linked.seq, hash: linked.hash });
+      const hashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: frontier.size + 1 };
+      const size = saltCount(hashed.tags) * SALT_BYTES;
+      const eventSalts = saltsFor(hashed.tags, random.subarray(cut, (cut += size)));
+      const leafHash = eventLeafHash(hashed, eventSalts);
+      const linked: StoredAuditEvent = { ...hashed, salts: eventSalts, leafHash };
+      const grown = appendLeaf(frontier, Buffer.from(leafHash, 'base64'), (node) => {
+        if (isTileLevel(node.level)) nodes.push({ imsOrgId: org, ...node });
+      });
+      frontiers.set(org, grown);
       events.push({ event: linked, occurredAt, receivedAt: now });
       return linked.id;
     });
@@ -170,7 +202,11 @@ export function linkGroup(
     if (outcome.kind !== 'duplicate') outcomes[i] = outcome;
     else outcomes[i] = { kind: 'replayed', eventIds: (outcomes[outcome.of] as { eventIds: string[] }).eventIds };
   }
-  return { events, keys, heads: moved, outcomes: outcomes as WriteOutcome[] };
+  const moved = new Map<string, LogHead>();
+  for (const [org, frontier] of frontiers) {
+    moved.set(org, { size: frontier.size, rootHash: toBase64(frontierRoot(frontier)), frontier });
+  }
+  return { events, nodes, keys, heads: moved, outcomes: outcomes as WriteOutcome[] };
 }
 
 /** The event as it is stored and hashed: the timestamp in its canonical UTC form, no extra fields. */

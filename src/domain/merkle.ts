@@ -206,6 +206,88 @@ export function verifyConsistency(m: number, n: number, rootM: Hash, rootN: Hash
   return sn === 0 && equal(fr, rootM) && equal(sr, rootN);
 }
 
+/**
+ * The right edge of a tree of `size` leaves: the hashes of the complete subtrees that tile it,
+ * largest (leftmost) first, one per 1 bit of `size` (the nodes nodesForTreeHash names). Appending
+ * a leaf needs only this, so a store keeps it with the tree's head and never reads nodes to append.
+ */
+export interface Frontier {
+  readonly size: number;
+  readonly hashes: readonly Hash[];
+}
+
+export const EMPTY_FRONTIER: Frontier = { size: 0, hashes: [] };
+
+/**
+ * The frontier after appending `leaf` as leaf `frontier.size`, and each subtree the leaf completes
+ * (levels 1 and up, lowest first) to `completed`: the nodes storedHashes returns, from the
+ * frontier instead of from stored hashes.
+ */
+export function appendLeaf(frontier: Frontier, leaf: Hash, completed: (node: StoredNode) => void = () => {}): Frontier {
+  requireHash(leaf, 'leaf hash');
+  const hashes = [...frontier.hashes];
+  let hash = leaf;
+  let level = 0;
+  // Each trailing 1 bit of the old size is a subtree of the same height as the one being built.
+  for (let n = frontier.size; isOdd(n); n = half(n)) {
+    hash = nodeHash(hashes.pop()!, hash);
+    level++;
+    completed({ level, index: Math.floor(frontier.size / 2 ** level), hash });
+  }
+  hashes.push(hash);
+  return { size: frontier.size + 1, hashes };
+}
+
+/** The tree hash of the tree whose frontier this is. */
+export function frontierRoot({ hashes }: Frontier): Hash {
+  return hashes.length === 0 ? EMPTY_ROOT : hashes.reduceRight((right, left) => nodeHash(left, right));
+}
+
+/**
+ * The stored nodes of a tiled tree (C2SP tlog-tiles keeps every TILE_HEIGHT-th level): leaves
+ * (level 0) and levels that are positive multiples of TILE_HEIGHT. Any other complete subtree is
+ * computed from the 2..2^(TILE_HEIGHT-1) stored nodes below it. A store then writes about one node
+ * per 2^TILE_HEIGHT leaves besides the leaves, and a proof reads a few hundred hashes at most.
+ */
+export const TILE_HEIGHT = 8;
+
+export const isTileLevel = (level: number): boolean => level % TILE_HEIGHT === 0;
+
+/** Stored nodes [from, to) of one tile level: what a tiled store reads to answer for `nodes`. */
+export interface NodeRange {
+  readonly level: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** The stored node ranges, merged and sorted, from which tiledHashes computes `nodes`. */
+export function tileRanges(nodes: readonly NodeId[]): NodeRange[] {
+  const ranges = nodes
+    .map(({ level, index }) => {
+      const below = level % TILE_HEIGHT;
+      return { level: level - below, from: index * 2 ** below, to: (index + 1) * 2 ** below };
+    })
+    .sort((a, b) => a.level - b.level || a.from - b.from);
+  const merged: { level: number; from: number; to: number }[] = [];
+  for (const range of ranges) {
+    const last = merged.at(-1);
+    if (last && last.level === range.level && range.from <= last.to) last.to = Math.max(last.to, range.to);
+    else merged.push({ ...range });
+  }
+  return merged;
+}
+
+/** The hashes of `nodes`, from the stored nodes tileRanges named (`stored` throws for a missing one). */
+export function tiledHashes(nodes: readonly NodeId[], stored: (level: number, index: number) => Hash): Hash[] {
+  return nodes.map(({ level, index }) => {
+    const below = level % TILE_HEIGHT;
+    let row: Hash[] = [];
+    for (let i = index * 2 ** below; i < (index + 1) * 2 ** below; i++) row.push(stored(level - below, i));
+    while (row.length > 1) row = row.flatMap((hash, i) => (i % 2 === 0 ? [nodeHash(hash, row[i + 1])] : []));
+    return row[0];
+  });
+}
+
 /** Leaves [lo, hi): each proof element is the tree hash of one such range. */
 type Range = readonly [lo: number, hi: number];
 

@@ -5,6 +5,10 @@ import { getDocs } from './getDocs';
 import { getDocsAsset } from './getDocsAsset';
 import { exportAuditEvents } from './exportAuditEvents';
 import { getAuditEvent } from './getAuditEvent';
+import { getCheckpoint } from './getCheckpoint';
+import { getCheckpointKey } from './getCheckpointKey';
+import { getConsistencyProof } from './getConsistencyProof';
+import { getInclusionProof } from './getInclusionProof';
 import { getLiveness } from './getLiveness';
 import { getMetrics } from './getMetrics';
 import { getOpenApiJson } from './getOpenApiJson';
@@ -41,4 +45,8 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getSubscription,
   deleteSubscription,
   resumeSubscription,
+  getCheckpoint,
+  getCheckpointKey,
+  getInclusionProof,
+  getConsistencyProof,
 };

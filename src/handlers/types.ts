@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { operations } from '../../generated/openapi';
 import type { Principal } from '../auth/principal';
+import type { CheckpointNotary } from '../domain/checkpoints';
 import type { Config } from '../config';
 import type { DocsSite } from '../docs/site';
 import type { Contract, OperationId } from '../http/contract';
@@ -27,11 +28,13 @@ export interface Services {
   /** Webhook subscriptions (#15) and this instance's deliverer. */
   subscriptions: SubscriptionStore;
   deliverer: Deliverer;
+  /** Signs tenants' checkpoints with the service's key(s) (#13). */
+  notary: CheckpointNotary;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
 type Parameters<Op extends OperationId, In extends string> =
-  operations[Op]['parameters'] extends Record<In, infer P> ? NonNullable<P> : never;
+  operations[Op]['parameters'] extends Partial<Record<In, infer P>> ? NonNullable<P> : never;
 
 /** A validated request: the body and parameters have the types the spec gives them. */
 export interface HandlerInput<Op extends OperationId> {

@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principal';
 import { AuditError } from '../domain/errors';
 import type { OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
-import { canonicalJson } from '../domain/chain';
+import { canonicalJson } from '../domain/canonicalJson';
 import type { EventWriter } from '../store/eventWriter';
 
 /**

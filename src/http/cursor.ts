@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { canonicalJson } from '../domain/chain';
+import { canonicalJson } from '../domain/canonicalJson';
 import { AuditError } from '../domain/errors';
 import type { EventFilter, Position } from '../domain/filter';
 

@@ -1,5 +1,5 @@
 import type { StoredAuditEvent } from '../domain/api';
-import { canonicalJson } from '../domain/chain';
+import { canonicalJson } from '../domain/canonicalJson';
 import { toCloudEvent, toOcsf } from '../domain/formats';
 
 // Characters per chunk written (about 40 kB with the events of npm run bench:query; bounded so
@@ -40,7 +40,7 @@ const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
   ['userIdentifier', (event) => event.userIdentifier],
   // Keys sorted, so the column reads the same whichever database kept the tags.
   ['tags', (event) => (event.tags === undefined ? '' : canonicalJson(event.tags))],
-  ['hash', (event) => event.hash],
+  ['leafHash', (event) => event.leafHash],
 ];
 
 /** RFC 4180, one row per event, with spreadsheet formulas made inert (see the spec). */

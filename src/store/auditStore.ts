@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { ChainVerification, StoredAuditEvent } from '../domain/api';
+import type { StoredAuditEvent } from '../domain/api';
 import type { EventFilter, Position } from '../domain/filter';
-import { canonicalJson, chainHash, GENESIS_HASH } from '../domain/chain';
-import type { ChainHead, WriteOutcome, WriteRequest } from '../domain/linking';
+import type { WriteOutcome, WriteRequest } from '../domain/linking';
 import type { Committer } from './committer';
 import type { Database, PoolStats } from './db';
 import { translateErrors } from './errors';
 import { PostgresCommitter } from './postgresCommitter';
+import { LogStore } from './logStore';
 import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
+import { turn, withinBytes } from './steps';
 import { SqliteCommitter } from './sqliteCommitter';
 
 export type { PoolStats } from './db';
@@ -30,8 +31,6 @@ export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
 // flat for events of any size, and each synchronous step on SQLite stays short.
 const EXPORT_BATCH = 500;
 const EXPORT_BATCH_BYTES = 1024 * 1024;
-const VERIFY_PAGE = 500;
-const VERIFY_PAGE_BYTES = 1024 * 1024;
 // The most bytes of whole rows a read fetches and decodes in one synchronous step.
 const STEP_BYTES = 1024 * 1024;
 // Index entries a filtered read walks per step when its filter is not served by one index
@@ -55,8 +54,18 @@ const FILTER_COLUMNS = {
 
 // The text columns whose bytes make up an event's size, and the JSON around them (field names,
 // instants, seq), so that a page's stored size is close to its body's.
-const SIZED_COLUMNS = ['id', 'ims_org_id', 'action', 'source', 'service_id', 'resource_id', 'user_identifier', 'hash'];
-const JSON_OVERHEAD_BYTES = 220;
+const SIZED_COLUMNS = [
+  'id',
+  'ims_org_id',
+  'action',
+  'source',
+  'service_id',
+  'resource_id',
+  'user_identifier',
+  'salts',
+  'leaf_hash',
+];
+const JSON_OVERHEAD_BYTES = 250;
 
 /** A row's key and stored size: what a read learns before it fetches whole rows. */
 interface RowKey {
@@ -66,27 +75,12 @@ interface RowKey {
 }
 
 /**
- * Lets other requests run before a read's next step: SQLite answers synchronously, so a long
- * read must step aside. Steps waiting here go one per turn of the event loop, in order: every
- * waiting setImmediate would otherwise run in the same turn, so concurrent long reads would
- * together hold the loop for the sum of their steps.
- */
-const waiting: (() => void)[] = [];
-function turn(): Promise<void> {
-  return new Promise((resolve) => {
-    if (waiting.push(resolve) === 1) setImmediate(runNextStep);
-  });
-}
-function runNextStep(): void {
-  waiting.shift()!();
-  if (waiting.length > 0) setImmediate(runNextStep);
-}
-
-/**
- * The only code that speaks SQL about audit events: knex for reads, and the database's
- * Committer for writes (the write queue, eventWriter.ts, commits through this store).
+ * The only code that speaks SQL about audit events: knex for reads, the database's Committer
+ * for writes (the write queue, eventWriter.ts, commits through this store), and `log` for the
+ * tenants' Merkle trees (heads, proofs, verification).
  */
 export class AuditStore implements Committer {
+  readonly log: LogStore;
   private readonly db: Knex;
   private readonly postgres: boolean;
   private readonly committer: Committer;
@@ -100,6 +94,7 @@ export class AuditStore implements Committer {
     this.db = database.knex;
     const { config, pool } = database;
     this.postgres = config.client === 'postgres';
+    this.log = new LogStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
     } else if (config.client === 'sqlite') {
@@ -154,148 +149,6 @@ export class AuditStore implements Committer {
   /** Removes idempotency keys past their retention; returns how many. */
   async deleteExpiredIdempotencyKeys(now = Date.now()): Promise<number> {
     return translateErrors(() => this.db('idempotency_keys').where('expires_at', '<=', now).delete());
-  }
-
-  /**
-   * Recomputes a tenant's chain in seq order, in pages bounded by count and bytes (constant
-   * memory, short steps), and checks it against the head row as it was when verification
-   * began. Events committed meanwhile (each commit moves the head with its events) are left to
-   * the next verification. Every row of the tenant is accounted for: the walk reads seq
-   * 1..head, and any row below 1, past the head or (SQLite) with a seq that is not an integer
-   * breaks the chain, named by its id and seq. Stops at the first bad position.
-   */
-  async verifyChain(
-    imsOrgId: string,
-    onProgress: (checked: number, total: number) => void = () => {},
-  ): Promise<ChainVerification> {
-    return translateErrors(async () => {
-      const head = await this.readHead(imsOrgId);
-      const result = { imsOrgId, count: 0, headSeq: head.seq, headHash: head.hash };
-      const broken = (brokenAt: number, reason: string) => ({ ...result, verified: false, brokenAt, reason });
-      const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
-      let previousHash = GENESIS_HASH;
-      let expectedSeq = 1;
-      while (expectedSeq <= head.seq) {
-        await turn();
-        // Sizes first, then only as many whole rows as fit the page's bytes.
-        const keys = await tenant()
-          .andWhere('seq', '>=', expectedSeq)
-          .andWhere('seq', '<=', head.seq)
-          .orderBy('seq')
-          .limit(VERIFY_PAGE)
-          .select<{ seq: number | string; size: number | string }[]>(
-            'seq',
-            this.db.raw(`${this.sizeSql('audit_events')} AS size`),
-          );
-        if (keys.length === 0) break;
-        await turn();
-        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
-        const rows = await tenant()
-          .andWhere('seq', '>=', expectedSeq)
-          .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
-          .orderBy('seq');
-        for (const row of rows) {
-          const seq = this.chainSeq(row.seq);
-          if (seq === undefined) {
-            return broken(
-              expectedSeq,
-              `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the chain`,
-            );
-          }
-          if (seq !== expectedSeq) {
-            return seq > expectedSeq
-              ? broken(expectedSeq, `event ${expectedSeq} is missing: the chain jumps to ${seq}`)
-              : broken(expectedSeq, `event ${row.id} repeats seq ${seq}`);
-          }
-          result.count += 1;
-          const problem = this.storedFormProblem(row);
-          if (problem) return broken(seq, `event ${seq} (${row.id}) ${problem}: it was edited`);
-          const { hash, ...unhashed } = fromRow(row);
-          if (chainHash(unhashed, previousHash) !== hash) {
-            return broken(
-              seq,
-              `event ${seq} does not match its hash: it was edited, inserted or moved, or the events before it were`,
-            );
-          }
-          previousHash = hash;
-          expectedSeq += 1;
-        }
-        onProgress(result.count, head.seq);
-      }
-      if (expectedSeq - 1 < head.seq) {
-        return broken(expectedSeq, `events ${expectedSeq} to ${head.seq} are missing from the end of the chain`);
-      }
-      if (previousHash !== head.hash) return broken(head.seq, `event ${head.seq} is not the recorded chain head`);
-      const below = await tenant().andWhere('seq', '<', 1).orderBy('seq').first('id', 'seq');
-      if (below) {
-        const seq = this.chainSeq(below.seq);
-        return broken(
-          seq ?? 0,
-          `event ${below.id} has seq ${describeSeq(below.seq)}, before the chain's start: it was inserted`,
-        );
-      }
-      // An event past the head is genuine only if the commit that stored it also moved the head
-      // past it. Read the events first and the head second, so a commit landing in between
-      // cannot pass for an insertion. Descending, SQLite puts a text or blob seq first.
-      const beyond = await tenant().andWhere('seq', '>', head.seq).orderBy('seq', 'desc').first('id', 'seq');
-      const now = await this.readHead(imsOrgId);
-      if (beyond) {
-        const seq = this.chainSeq(beyond.seq);
-        if (seq === undefined || seq > now.seq) {
-          return broken(
-            seq ?? now.seq + 1,
-            `event ${beyond.id} has seq ${describeSeq(beyond.seq)}, beyond the chain head (seq ${now.seq}): it was inserted`,
-          );
-        }
-      }
-      return { ...result, verified: true };
-    });
-  }
-
-  private async readHead(imsOrgId: string): Promise<ChainHead> {
-    const row = await this.db<{ ims_org_id: string; seq: number | string; hash: string }>('audit_chain_heads')
-      .where({ ims_org_id: imsOrgId })
-      .first('seq', 'hash');
-    return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
-  }
-
-  /** A stored seq as a chain position: an integer, or undefined (SQLite can hold text, reals, blobs). */
-  private chainSeq(value: unknown): number | undefined {
-    // pg answers bigint as text; the column holds integers only.
-    if (this.postgres && typeof value === 'string') return Number(value);
-    return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
-  }
-
-  /**
-   * What in a row is not the one form the writer stores for the event it reads as, where reading
-   * would hide the difference from the hash: a seq-like instant that is not an integer (read as
-   * the same millisecond), or tags text that is not what the writer writes for the tags it
-   * parses to (a duplicate key parses to one, but json_each, which tag filters use, sees both).
-   */
-  private storedFormProblem(row: EventRow): string | undefined {
-    for (const column of ['occurred_at', 'received_at'] as const) {
-      if (this.chainSeq(row[column]) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
-    }
-    if (row.tags === null) return undefined;
-    const text = typeof row.tags === 'string' ? row.tags : undefined;
-    let tags: unknown = row.tags;
-    if (text !== undefined) {
-      try {
-        tags = JSON.parse(text);
-      } catch {
-        return 'stores tags that are not JSON';
-      }
-    }
-    const isStringMap =
-      tags !== null &&
-      typeof tags === 'object' &&
-      !Array.isArray(tags) &&
-      Object.values(tags).every((value) => typeof value === 'string');
-    if (!isStringMap) return 'stores tags that are not an object of strings';
-    if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
-      return 'stores tags in a form other than the one its hash covers';
-    }
-    return undefined;
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {
@@ -489,18 +342,6 @@ export class AuditStore implements Committer {
 
 function positionOf(row: { occurred_at: number | string; id: string }): Position {
   return { occurredAt: Number(row.occurred_at), id: row.id };
-}
-
-/** The keys, in read order, whose sizes fit `maxBytes` together: at least the first. */
-function withinBytes<T extends { size: number | string }>(keys: T[], maxBytes: number): T[] {
-  let bytes = 0;
-  const fitting = keys.findIndex((key, i) => (bytes += Number(key.size)) > maxBytes && i > 0);
-  return fitting === -1 ? keys : keys.slice(0, fitting);
-}
-
-/** A stored seq or instant for a message: numbers as they are, anything else quoted. */
-function describeSeq(value: unknown): string {
-  return typeof value === 'number' ? String(value) : JSON.stringify(String(value)).slice(0, 40);
 }
 
 /**

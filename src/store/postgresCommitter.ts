@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { GENESIS_HASH } from '../domain/chain';
 import {
-  type ChainHead,
   claimedDigests,
+  EMPTY_HEAD,
+  type LogHead,
   type LinkedGroup,
   linkGroup,
   planGroup,
@@ -14,11 +14,17 @@ import { isUnavailable } from './errors';
 import {
   EVENT_COLUMN_TYPES,
   EVENT_COLUMNS,
+  fromHeadRow,
   fromKeyRow,
+  type HeadRow,
   KEY_COLUMN_TYPES,
   KEY_COLUMNS,
   type KeyRow,
+  NODE_COLUMN_TYPES,
+  NODE_COLUMNS,
+  toHeadRow,
   toKeyRow,
+  toNodeRow,
   toRow,
 } from './rows';
 
@@ -27,14 +33,19 @@ const unnest = (types: Record<string, string>, first: number) =>
   `unnest(${Object.values(types)
     .map((type, i) => `$${first + i}::${type}[]`)
     .join(', ')})`;
-// The parameters: the event columns, then the key columns, then the moved heads (writeValues).
-const KEYS_FROM = 1 + EVENT_COLUMNS.length;
+// The parameters: the event columns, the node columns, the key columns, then the moved heads (writeValues).
+const NODES_FROM = 1 + EVENT_COLUMNS.length;
+const KEYS_FROM = NODES_FROM + NODE_COLUMNS.length;
 const HEADS_FROM = KEYS_FROM + KEY_COLUMNS.length;
 const h = (offset: number) => `$${HEADS_FROM + offset}`;
 const insertEvents = (where = '') =>
   `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) SELECT * FROM ${unnest(EVENT_COLUMN_TYPES, 1)} ${where}`;
+const insertNodes = (where = '') =>
+  `INSERT INTO audit_tree_nodes (${NODE_COLUMNS.join(', ')}) SELECT * FROM ${unnest(NODE_COLUMN_TYPES, NODES_FROM)} ${where}`;
 const insertKeys = (where = '') =>
   `INSERT INTO idempotency_keys (${KEY_COLUMNS.join(', ')}) SELECT * FROM ${unnest(KEY_COLUMN_TYPES, KEYS_FROM)} ${where}`;
+// The moved heads: org, size, root, frontier.
+const NEW_HEADS = `unnest(${h(0)}::text[], ${h(1)}::bigint[], ${h(2)}::text[], ${h(3)}::text[]) AS new(org, seq, root_hash, frontier)`;
 
 /**
  * Each statement takes whole columns as arrays (unnest), so its text is the same for any
@@ -48,29 +59,32 @@ const STATEMENTS = {
     SELECT * FROM idempotency_keys WHERE key_digest = ANY($1::text[]) AND expires_at > $2`,
   // Creates missing heads and locks every one (DO UPDATE locks the row) in one round trip;
   // the orgs arrive sorted, so two writers never wait on each other in a cycle.
-  lockHeads: `INSERT INTO audit_chain_heads (ims_org_id, seq, hash) SELECT org, 0, $2 FROM unnest($1::text[]) AS org
-    ON CONFLICT (ims_org_id) DO UPDATE SET seq = audit_chain_heads.seq RETURNING ims_org_id, seq, hash`,
+  lockHeads: `INSERT INTO audit_log_heads (ims_org_id, seq, root_hash, frontier)
+    SELECT org, 0, $2, '' FROM unnest($1::text[]) AS org
+    ON CONFLICT (ims_org_id) DO UPDATE SET seq = audit_log_heads.seq RETURNING ims_org_id, seq, root_hash, frontier`,
   // All the writes in one statement: one round trip while the heads are locked.
-  write: `WITH events AS (${insertEvents()}), keys AS (${insertKeys()})
-    UPDATE audit_chain_heads AS head SET seq = new.seq, hash = new.hash
-    FROM unnest(${h(0)}::text[], ${h(1)}::bigint[], ${h(2)}::text[]) AS new(org, seq, hash) WHERE head.ims_org_id = new.org`,
-  // write's parameters, then each org's expected head (seq, hash). The heads are locked first
-  // (sorted, as lockHeads does); only if every one is still as expected is anything written.
-  // The CTEs that write read `unchanged`, so they run after the lock and the check.
+  write: `WITH events AS (${insertEvents()}), nodes AS (${insertNodes()}), keys AS (${insertKeys()})
+    UPDATE audit_log_heads AS head SET seq = new.seq, root_hash = new.root_hash, frontier = new.frontier
+    FROM ${NEW_HEADS} WHERE head.ims_org_id = new.org`,
+  // write's parameters, then each org's expected head (size, root: the root commits to the
+  // frontier too). The heads are locked first (sorted, as lockHeads does); only if every one is
+  // still as expected is anything written. The CTEs that write read `unchanged`, so they run
+  // after the lock and the check.
   writeIfHeads: `WITH expected AS (
-      SELECT * FROM unnest(${h(0)}::text[], ${h(1)}::bigint[], ${h(2)}::text[], ${h(3)}::bigint[], ${h(4)}::text[])
-        AS expected(org, seq, hash, old_seq, old_hash)
+      SELECT new.*, old.* FROM ${NEW_HEADS}
+        JOIN unnest(${h(0)}::text[], ${h(4)}::bigint[], ${h(5)}::text[]) AS old(old_org, old_seq, old_root) ON old.old_org = new.org
     ), locked AS (
-      SELECT ims_org_id, seq, hash FROM audit_chain_heads WHERE ims_org_id = ANY(${h(0)}::text[])
+      SELECT ims_org_id, seq, root_hash FROM audit_log_heads WHERE ims_org_id = ANY(${h(0)}::text[])
       ORDER BY ims_org_id FOR UPDATE
     ), unchanged AS (
       SELECT count(*) = cardinality(${h(0)}::text[]) AS unchanged FROM locked JOIN expected
-        ON locked.ims_org_id = expected.org AND locked.seq = expected.old_seq AND locked.hash = expected.old_hash
+        ON locked.ims_org_id = expected.org AND locked.seq = expected.old_seq AND locked.root_hash = expected.old_root
     ), events AS (${insertEvents('WHERE (SELECT unchanged FROM unchanged)')}
+    ), nodes AS (${insertNodes('WHERE (SELECT unchanged FROM unchanged)')}
     ), keys AS (${insertKeys('WHERE (SELECT unchanged FROM unchanged)')}
     ), moved AS (
-      UPDATE audit_chain_heads AS head SET seq = expected.seq, hash = expected.hash FROM expected
-      WHERE head.ims_org_id = expected.org AND (SELECT unchanged FROM unchanged)
+      UPDATE audit_log_heads AS head SET seq = expected.seq, root_hash = expected.root_hash, frontier = expected.frontier
+      FROM expected WHERE head.ims_org_id = expected.org AND (SELECT unchanged FROM unchanged)
     )
     SELECT unchanged FROM unchanged`,
 };
@@ -80,14 +94,14 @@ const STATEMENTS = {
  * is committed in one round trip. Only a guess: the statement checks it under lock, so
  * another instance moving a head costs a second attempt, never a fork.
  */
-export class ChainHeadCache {
-  private readonly heads = new Map<string, ChainHead>();
+export class LogHeadCache {
+  private readonly heads = new Map<string, LogHead>();
 
   constructor(private readonly maxOrgs = 10_000) {}
 
   /** The heads of all the orgs, or undefined if any is unknown. */
-  lookup(orgs: string[]): Map<string, ChainHead> | undefined {
-    const found = new Map<string, ChainHead>();
+  lookup(orgs: string[]): Map<string, LogHead> | undefined {
+    const found = new Map<string, LogHead>();
     for (const org of orgs) {
       const head = this.heads.get(org);
       if (!head) return undefined;
@@ -96,10 +110,10 @@ export class ChainHeadCache {
     return found;
   }
 
-  remember(heads: ReadonlyMap<string, ChainHead>): void {
+  remember(heads: ReadonlyMap<string, LogHead>): void {
     // Bounded by starting over: tenants that still write come back at their next commit.
     if (this.heads.size + heads.size > this.maxOrgs) this.heads.clear();
-    for (const [org, head] of heads) this.heads.set(org, { ...head });
+    for (const [org, head] of heads) this.heads.set(org, head);
   }
 
   forget(orgs: Iterable<string>): void {
@@ -119,7 +133,7 @@ const STALE = 'stale heads';
  * the heads first, so any number of instances extend one gapless chain per tenant.
  */
 export class PostgresCommitter implements Committer {
-  private readonly heads = new ChainHeadCache();
+  private readonly heads = new LogHeadCache();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -157,8 +171,8 @@ export class PostgresCommitter implements Committer {
       const expected = [...linked.heads.keys()].map((org) => known.get(org)!);
       const [{ unchanged }] = await run<{ unchanged: boolean }>(client, 'writeIfHeads', [
         ...writeValues(linked),
-        expected.map((head) => head.seq),
-        expected.map((head) => head.hash),
+        expected.map((head) => head.size),
+        expected.map((head) => head.rootHash),
       ]).catch((error: unknown) => this.forgetOnError(plan.orgs, error));
       if (!unchanged) {
         this.heads.forget(plan.orgs);
@@ -176,7 +190,7 @@ export class PostgresCommitter implements Committer {
       const now = Date.now();
       const plan = planGroup(requests, await liveKeys(client, requests, now));
       orgs = plan.orgs;
-      const heads = orgs.length > 0 ? await lockHeads(client, orgs) : new Map<string, ChainHead>();
+      const heads = orgs.length > 0 ? await lockHeads(client, orgs) : new Map<string, LogHead>();
       const linked = linkGroup(requests, plan, heads, now, this.idempotencyTtlMs);
       if (linked.events.length > 0) await run(client, 'write', writeValues(linked));
       await client.query('COMMIT');
@@ -212,21 +226,24 @@ async function liveKeys(client: pg.PoolClient, requests: WriteRequest[], now: nu
   return (await run<KeyRow>(client, 'liveKeys', [digests, now])).map(fromKeyRow);
 }
 
-async function lockHeads(client: pg.PoolClient, orgs: string[]): Promise<Map<string, ChainHead>> {
-  const rows = await run<{ ims_org_id: string; seq: string; hash: string }>(client, 'lockHeads', [orgs, GENESIS_HASH]);
-  return new Map(rows.map((row) => [row.ims_org_id, { seq: Number(row.seq), hash: row.hash }]));
+async function lockHeads(client: pg.PoolClient, orgs: string[]): Promise<Map<string, LogHead>> {
+  const rows = await run<HeadRow>(client, 'lockHeads', [orgs, EMPTY_HEAD.rootHash]);
+  return new Map(rows.map((row) => [row.ims_org_id, fromHeadRow(row)]));
 }
 
-/** The parameters of `write`, which `writeIfHeads` begins with: columns of events, keys, moved heads. */
+/** The parameters of `write`, which `writeIfHeads` begins with: columns of events, nodes, keys, moved heads. */
 function writeValues(linked: LinkedGroup): unknown[] {
   const events = linked.events.map(toRow);
+  const nodes = linked.nodes.map(toNodeRow);
   const keys = linked.keys.map(toKeyRow);
-  const heads = [...linked.heads];
+  const heads = [...linked.heads].map(([org, head]) => toHeadRow(org, head));
   return [
     ...EVENT_COLUMNS.map((column) => events.map((row) => row[column])),
+    ...NODE_COLUMNS.map((column) => nodes.map((row) => row[column])),
     ...KEY_COLUMNS.map((column) => keys.map((row) => row[column])),
-    heads.map(([org]) => org),
-    heads.map(([, head]) => head.seq),
-    heads.map(([, head]) => head.hash),
+    heads.map((row) => row.ims_org_id),
+    heads.map((row) => row.seq),
+    heads.map((row) => row.root_hash),
+    heads.map((row) => row.frontier),
   ];
 }

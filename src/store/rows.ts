@@ -1,7 +1,9 @@
 // The tables' rows and their mapping to and from the domain, defined once for reads and writes.
 import type { StoredAuditEvent } from '../domain/api';
+import { fromBase64, toBase64 } from '../domain/crypto';
 import { formatInstant } from '../domain/instant';
-import type { KeyRecord, LinkedEvent } from '../domain/linking';
+import type { KeyRecord, LinkedEvent, LogHead, TreeNode } from '../domain/linking';
+import { HASH_SIZE, type Hash } from '../domain/merkle';
 
 /** A row of audit_events, as both databases store it. */
 export interface EventRow {
@@ -16,7 +18,10 @@ export interface EventRow {
   occurred_at: number | string;
   received_at: number | string;
   tags: string | Record<string, string> | null;
-  hash: string;
+  /** The salts as JSON text (see the spec's Salts). */
+  salts: string;
+  /** base64, as served. */
+  leaf_hash: string;
 }
 
 /**
@@ -35,7 +40,8 @@ export const EVENT_COLUMN_TYPES = {
   occurred_at: 'bigint',
   received_at: 'bigint',
   tags: 'jsonb',
-  hash: 'text',
+  salts: 'text',
+  leaf_hash: 'text',
 } as const satisfies Record<keyof EventRow, string>;
 
 export const EVENT_COLUMNS = Object.keys(EVENT_COLUMN_TYPES) as (keyof EventRow)[];
@@ -85,7 +91,8 @@ export function toRow({ event, occurredAt, receivedAt }: LinkedEvent): EventRow 
     occurred_at: occurredAt,
     received_at: receivedAt,
     tags: event.tags === undefined ? null : JSON.stringify(event.tags),
-    hash: event.hash,
+    salts: JSON.stringify(event.salts),
+    leaf_hash: event.leafHash,
   };
 }
 
@@ -103,7 +110,8 @@ export function fromRow(row: EventRow): StoredAuditEvent {
     timestamp: formatInstant(Number(row.occurred_at)),
     receivedAt: formatInstant(Number(row.received_at)),
     ...(tags !== null && { tags }),
-    hash: row.hash,
+    salts: JSON.parse(row.salts) as StoredAuditEvent['salts'],
+    leafHash: row.leaf_hash,
   };
 }
 
@@ -129,6 +137,58 @@ export function fromKeyRow(row: KeyRow): KeyRecord {
   };
 }
 
+/** A row of audit_log_heads: a tenant's LogHead, hashes in base64 (the frontier's concatenated). */
+export interface HeadRow {
+  ims_org_id: string;
+  seq: number | string;
+  root_hash: string;
+  frontier: string;
+}
+
+export function toHeadRow(imsOrgId: string, head: LogHead): HeadRow {
+  return {
+    ims_org_id: imsOrgId,
+    seq: head.size,
+    root_hash: head.rootHash,
+    frontier: Buffer.concat(head.frontier.hashes).toString('base64'),
+  };
+}
+
+export function fromHeadRow(row: Pick<HeadRow, 'seq' | 'root_hash' | 'frontier'>): LogHead {
+  const bytes = Buffer.from(row.frontier, 'base64');
+  const hashes: Hash[] = [];
+  for (let at = 0; at + HASH_SIZE <= bytes.length; at += HASH_SIZE) hashes.push(bytes.subarray(at, at + HASH_SIZE));
+  return { size: Number(row.seq), rootHash: row.root_hash, frontier: { size: Number(row.seq), hashes } };
+}
+
+/** A row of audit_tree_nodes: a stored tree node above the leaves (see TILE_HEIGHT). */
+export interface NodeRow {
+  ims_org_id: string;
+  level: number;
+  idx: number | string;
+  hash: string;
+}
+
+export const NODE_COLUMN_TYPES = {
+  ims_org_id: 'text',
+  level: 'integer',
+  idx: 'bigint',
+  hash: 'text',
+} as const satisfies Record<keyof NodeRow, string>;
+
+export const NODE_COLUMNS = Object.keys(NODE_COLUMN_TYPES) as (keyof NodeRow)[];
+
+export function toNodeRow(node: TreeNode): NodeRow {
+  return { ims_org_id: node.imsOrgId, level: node.level, idx: node.index, hash: toBase64(node.hash) };
+}
+
+/** A stored hash as bytes, or undefined if the text is not one (the database may have been edited). */
+export function storedHash(text: unknown): Hash | undefined {
+  const bytes = typeof text === 'string' ? fromBase64(text) : undefined;
+  return bytes?.length === HASH_SIZE ? bytes : undefined;
+}
+
 /** A row's columns in EVENT_COLUMNS order, for statements that bind by position. */
 export const eventValues = (row: EventRow): unknown[] => EVENT_COLUMNS.map((column) => row[column]);
 export const keyValues = (row: KeyRow): unknown[] => KEY_COLUMNS.map((column) => row[column]);
+export const nodeValues = (row: NodeRow): unknown[] => NODE_COLUMNS.map((column) => row[column]);

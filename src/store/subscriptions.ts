@@ -176,7 +176,7 @@ export class SubscriptionStore {
     const heads = new Map<string, number>();
     if (orgs.length > 0) {
       const headRows: { ims_org_id: string; seq: number | string }[] = await translateErrors(() =>
-        this.db('audit_chain_heads').whereIn('ims_org_id', orgs).select('ims_org_id', 'seq'),
+        this.db('audit_log_heads').whereIn('ims_org_id', orgs).select('ims_org_id', 'seq'),
       );
       for (const head of headRows) heads.set(head.ims_org_id, num(head.seq));
     }

@@ -65,7 +65,7 @@ export async function checkStored(
     const brokenChains: string[] = [];
     await withStore(databaseUrl, async (store) => {
       for (const org of orgs) {
-        const result = await store.verifyChain(org);
+        const result = await store.log.verify(org);
         const count = [...stored.values()].filter((o) => o === org).length;
         if (!result.verified || result.count !== count || result.headSeq !== count) {
           brokenChains.push(`${org}: ${JSON.stringify(result)} (stored ${count})`);

@@ -6,6 +6,7 @@ import * as createServiceSecrets from './20261126000100_create_service_secrets';
 import * as refuseSeqOutsideChain from './20261201000000_refuse_seq_outside_chain';
 import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_digest';
 import * as createWebhookSubscriptions from './20261201200000_create_webhook_subscriptions';
+import * as buildMerkleTrees from './20261202000000_build_merkle_trees';
 
 interface Migration {
   name: string;
@@ -24,6 +25,7 @@ const migrations: Migration[] = [
   { name: '20261201000000_refuse_seq_outside_chain', ...refuseSeqOutsideChain },
   { name: '20261201100000_key_idempotency_by_digest', ...keyIdempotencyByDigest },
   { name: '20261201200000_create_webhook_subscriptions', ...createWebhookSubscriptions },
+  { name: '20261202000000_build_merkle_trees', ...buildMerkleTrees },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,0 +1,67 @@
+// An event's leaf in its tenant's Merkle tree (the spec's LeafHash schema): the RFC 8785 canonical
+// JSON of its hashed form, which is the event as served without `leafHash` and `salts`, each
+// personal-data value replaced by its salted commitment SHA-256(salt || value). Erasing a value and
+// its salt later leaves the commitment, so every hash still holds.
+import { hash, randomBytes } from 'node:crypto';
+import type { StoredAuditEvent } from './api';
+import { canonicalJson } from './canonicalJson';
+
+/** Bytes of random salt per personal-data value. */
+export const SALT_BYTES = 16;
+
+export type Salts = StoredAuditEvent['salts'];
+
+/** The event as hashed: everything but its leaf hash and salts. */
+export type HashedEvent = Omit<StoredAuditEvent, 'leafHash' | 'salts'>;
+
+/** How many salts an event with these tags needs: one for userIdentifier, one per tag. */
+export function saltCount(tags: Record<string, string> | undefined): number {
+  return 1 + (tags === undefined ? 0 : Object.keys(tags).length);
+}
+
+/**
+ * Fresh salts for an event's personal-data values, cut from `random` (saltCount(tags) ×
+ * SALT_BYTES bytes from a CSPRNG): one randomBytes call serves a whole commit group.
+ */
+export function saltsFor(tags: Record<string, string> | undefined, random: Buffer = randomBytes(SALT_BYTES * saltCount(tags))): Salts {
+  const cut = (i: number) => random.toString('base64', i * SALT_BYTES, (i + 1) * SALT_BYTES);
+  if (tags === undefined) return { userIdentifier: cut(0) };
+  // fromEntries defines own properties, so a tag named __proto__ is a tag like any other.
+  return { userIdentifier: cut(0), tags: Object.fromEntries(Object.keys(tags).map((key, i) => [key, cut(i + 1)])) };
+}
+
+/** base64(SHA-256(salt || UTF-8 value)): a personal-data value as the leaf commits to it. */
+export function commitment(salt: string, value: string): string {
+  return hash('sha256', Buffer.concat([Buffer.from(salt, 'base64'), Buffer.from(value, 'utf8')]), 'base64');
+}
+
+/**
+ * The leaf bytes' text: canonicalJson of the hashed form (a test checks this against it),
+ * written out in RFC 8785 key order because it runs for every stored and verified event.
+ * Throws if a tag has no salt.
+ */
+export function leafText(event: HashedEvent, salts: Salts): string {
+  const s = JSON.stringify;
+  let tags = '';
+  if (event.tags !== undefined) {
+    const committed = Object.entries(event.tags).map(([key, value]) => {
+      const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
+      if (typeof salt !== 'string') throw new Error(`tag ${s(key)} has no salt`);
+      return [key, commitment(salt, value)];
+    });
+    tags = `"tags":${canonicalJson(Object.fromEntries(committed))},`;
+  }
+  return (
+    `{"action":${s(event.action)},"id":${s(event.id)},"imsOrgId":${s(event.imsOrgId)},` +
+    `"receivedAt":${s(event.receivedAt)},"resource":{"resourceId":${s(event.resource.resourceId)}},"seq":${event.seq},` +
+    `"service":{"serviceId":${s(event.service.serviceId)}},"source":${s(event.source)},${tags}` +
+    `"timestamp":${s(event.timestamp)},"userIdentifier":${s(commitment(salts.userIdentifier, event.userIdentifier))}}`
+  );
+}
+
+const LEAF_PREFIX = Buffer.from([0x00]);
+
+/** The event's leaf hash, base64(SHA-256(0x00 || leaf bytes)) (RFC 9162 §2.1.1). */
+export function eventLeafHash(event: HashedEvent, salts: Salts): string {
+  return hash('sha256', Buffer.concat([LEAF_PREFIX, Buffer.from(leafText(event, salts), 'utf8')]), 'base64');
+}

@@ -1,0 +1,417 @@
+// The tenants' logs as Merkle trees (RFC 9162), as the commits store them: the head (size, root,
+// frontier) per tenant, each event's leaf hash in its row, and the nodes at every TILE_HEIGHT-th
+// level in audit_tree_nodes. Any other node is computed from at most 2^(TILE_HEIGHT-1) stored
+// ones below it, so a proof reads a few hundred hashes in two queries whatever the log's size.
+import type { Knex } from 'knex';
+import type { ChainVerification } from '../domain/api';
+import { canonicalJson } from '../domain/canonicalJson';
+import { toBase64 } from '../domain/crypto';
+import { AuditError, UnavailableError } from '../domain/errors';
+import { eventLeafHash } from '../domain/leaf';
+import { EMPTY_HEAD, type LogHead } from '../domain/linking';
+import {
+  appendLeaf,
+  consistencyProof,
+  EMPTY_FRONTIER,
+  type Frontier,
+  frontierRoot,
+  type Hash,
+  inclusionProof,
+  isTileLevel,
+  type NodeId,
+  type NodeRange,
+  nodesForConsistencyProof,
+  nodesForInclusionProof,
+  nodesForTreeHash,
+  type StoredNode,
+  tiledHashes,
+  tileRanges,
+  treeHash,
+} from '../domain/merkle';
+import { translateErrors } from './errors';
+import { type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import { turn, withinBytes } from './steps';
+
+// Verification reads in pages bounded by count and by bytes: memory stays flat for events of
+// any size, and each synchronous step on SQLite stays short.
+const VERIFY_PAGE = 500;
+const VERIFY_PAGE_BYTES = 1024 * 1024;
+
+/** A proof, and the root of the tree it is for. */
+export interface Proof {
+  proof: Hash[];
+  root: Hash;
+}
+
+/** The stored tree is missing or garbles a hash a proof needs: the database was damaged or edited. */
+export class DamagedTreeError extends UnavailableError {
+  constructor(imsOrgId: string, node: NodeId) {
+    super(
+      `the stored tree of tenant ${JSON.stringify(imsOrgId).slice(0, 80)} lacks a valid hash at level ${node.level}, ` +
+        `index ${node.index}; GET /audits/verify names what is wrong`,
+      { retryAfterSeconds: 60 },
+    );
+  }
+}
+
+export interface VerifyOptions {
+  /** Check only the events after this tree size, and the tree's consistency with it. */
+  since?: number;
+  /** The root the tree of size `since` must have (what a monitor verified before). */
+  sinceRoot?: string;
+  onProgress?: (checked: number, total: number) => void;
+}
+
+export class LogStore {
+  constructor(
+    private readonly db: Knex,
+    private readonly postgres: boolean,
+  ) {}
+
+  /** The tenant's head: size, root and frontier (the empty tree's before its first event). */
+  async head(imsOrgId: string): Promise<LogHead> {
+    return translateErrors(() => this.readHead(imsOrgId));
+  }
+
+  /** The RFC 9162 inclusion proof of leaf `seq − 1` in the tree of `treeSize` (default: the current size). */
+  async inclusionProof(imsOrgId: string, seq: number, treeSize?: number): Promise<Proof & { treeSize: number }> {
+    return translateErrors(async () => {
+      const head = await this.readHead(imsOrgId);
+      const size = treeSize ?? head.size;
+      if (size > head.size) {
+        throw new AuditError('bad_request', `treeSize ${size} is past the log's current size, ${head.size}`);
+      }
+      if (seq > size) {
+        throw new AuditError('bad_request', `event ${seq} is not in the tree of size ${size}: treeSize must be at least ${seq}`);
+      }
+      const [proof] = await this.inclusionProofs(imsOrgId, [seq], size, head);
+      return { ...proof, treeSize: size };
+    });
+  }
+
+  /**
+   * Inclusion proofs of several events in the tree of `size` (at most the head's), from one read
+   * of the nodes they need together: an export's batch shares most of them.
+   */
+  async inclusionProofs(imsOrgId: string, seqs: number[], size: number, head?: LogHead): Promise<Proof[]> {
+    const current = head ?? (await this.head(imsOrgId));
+    const paths = seqs.map((seq) => nodesForInclusionProof(seq - 1, size));
+    const hashes = await this.hashes(imsOrgId, [...paths.flat(), ...this.rootNodes(size, current)]);
+    const root = this.root(size, current, hashes);
+    return seqs.map((seq) => ({ proof: inclusionProof(seq - 1, size, hashes.reader), root }));
+  }
+
+  /** The RFC 9162 consistency proof from the tree of `from` leaves to the tree of `to`, 1 ≤ from ≤ to ≤ the size. */
+  async consistencyProof(imsOrgId: string, from: number, to: number): Promise<Proof> {
+    return translateErrors(async () => {
+      const head = await this.readHead(imsOrgId);
+      if (from < 1 || from > to) throw new AuditError('bad_request', `from (${from}) must be at least 1 and at most to (${to})`);
+      if (to > head.size) throw new AuditError('bad_request', `to (${to}) is past the log's current size, ${head.size}`);
+      const hashes = await this.hashes(imsOrgId, [...nodesForConsistencyProof(from, to), ...this.rootNodes(to, head)]);
+      return { proof: consistencyProof(from, to, hashes.reader), root: this.root(to, head, hashes) };
+    });
+  }
+
+  /** The root of the tenant's tree of `size` leaves (at most the current size). */
+  async rootAt(imsOrgId: string, size: number): Promise<Hash> {
+    return translateErrors(async () => {
+      const head = await this.readHead(imsOrgId);
+      if (size > head.size) throw new AuditError('bad_request', `tree size ${size} is past the log's current size, ${head.size}`);
+      return this.root(size, head, await this.hashes(imsOrgId, this.rootNodes(size, head)));
+    });
+  }
+
+  private rootNodes(size: number, head: LogHead): NodeId[] {
+    // The head holds the current root; an earlier one is computed from stored nodes.
+    return size === head.size ? [] : nodesForTreeHash(size);
+  }
+
+  private root(size: number, head: LogHead, hashes: NodeHashes): Hash {
+    return size === head.size ? Buffer.from(head.rootHash, 'base64') : treeHash(size, hashes.reader);
+  }
+
+  /**
+   * The hashes of `nodes` (complete subtrees of the stored tree), read in one batch, as a
+   * HashReader that answers any list of them (merkle.ts calls it with exactly the nodes its
+   * `nodesFor…` function named).
+   */
+  private async hashes(imsOrgId: string, nodes: NodeId[]): Promise<NodeHashes> {
+    const unique = [...new Map(nodes.map((node) => [nodeKey(node), node])).values()];
+    const stored = await this.readStored(imsOrgId, tileRanges(unique));
+    const computed = new Map<string, Hash>();
+    tiledHashes(unique, (level, index) => {
+      const hash = stored.get(nodeKey({ level, index }));
+      if (!hash) throw new DamagedTreeError(imsOrgId, { level, index });
+      return hash;
+    }).forEach((hash, i) => computed.set(nodeKey(unique[i]), hash));
+    return { reader: (wanted) => wanted.map((node) => computed.get(nodeKey(node))!) };
+  }
+
+  /** The stored hashes in `ranges`, by nodeKey: leaves from the events, higher levels from audit_tree_nodes. */
+  private async readStored(imsOrgId: string, ranges: NodeRange[]): Promise<Map<string, Hash>> {
+    const found = new Map<string, Hash>();
+    const leaves = ranges.filter((range) => range.level === 0);
+    if (leaves.length > 0) {
+      const rows = await this.db<EventRow>('audit_events')
+        .where('ims_org_id', imsOrgId)
+        .andWhere((q) => {
+          for (const { from, to } of leaves) q.orWhereBetween('seq', [from + 1, to]);
+        })
+        .select<{ seq: number | string; leaf_hash: string }[]>('seq', 'leaf_hash');
+      for (const row of rows) {
+        const hash = storedHash(row.leaf_hash);
+        if (hash) found.set(nodeKey({ level: 0, index: Number(row.seq) - 1 }), hash);
+      }
+    }
+    const higher = ranges.filter((range) => range.level > 0);
+    if (higher.length > 0) {
+      const rows = await this.db<NodeRow>('audit_tree_nodes')
+        .where('ims_org_id', imsOrgId)
+        .andWhere((q) => {
+          for (const { level, from, to } of higher) {
+            q.orWhere((r) => r.where('level', level).andWhere('idx', '>=', from).andWhere('idx', '<', to));
+          }
+        })
+        .select<NodeRow[]>('level', 'idx', 'hash');
+      for (const row of rows) {
+        const hash = storedHash(row.hash);
+        if (hash) found.set(nodeKey({ level: Number(row.level), index: Number(row.idx) }), hash);
+      }
+    }
+    return found;
+  }
+
+  private async readHead(imsOrgId: string): Promise<LogHead> {
+    const row = await this.db<HeadRow>('audit_log_heads')
+      .where({ ims_org_id: imsOrgId })
+      .first('seq', 'root_hash', 'frontier');
+    return row ? fromHeadRow(row) : EMPTY_HEAD;
+  }
+
+  /**
+   * Recomputes the tenant's log from its rows, in seq order and in pages bounded by count and bytes
+   * (constant memory, short steps): every event's leaf hash (each personal-data value against its
+   * salt), then the tree from the leaves, which must match every stored tile-level node and the
+   * head as it was when verification began (size, root, frontier). Events committed meanwhile
+   * (each commit moves the head with its events) are left to the next verification. Every row of
+   * the tenant is accounted for: the walk reads seq 1..head, and any row below 1, past the head or
+   * (SQLite) with a seq that is not an integer breaks the log, named by its id and seq. With
+   * `since`, the walk starts from the stored tree of that size. Stops at the first bad position.
+   */
+  async verify(imsOrgId: string, options: VerifyOptions = {}): Promise<ChainVerification> {
+    return translateErrors(async () => {
+      const head = await this.readHead(imsOrgId);
+      const { since, onProgress = () => {} } = options;
+      if (since !== undefined && since > head.size) {
+        throw new AuditError('bad_request', `since (${since}) is past the log's current size, ${head.size}`);
+      }
+      const result: ChainVerification = {
+        imsOrgId,
+        verified: false,
+        count: 0,
+        headSeq: head.size,
+        headHash: '0'.repeat(64),
+        treeSize: head.size,
+        rootHash: head.rootHash,
+        ...(since !== undefined && { since }),
+      };
+      const broken = (brokenAt: number, reason: string): ChainVerification => ({ ...result, brokenAt, reason });
+      let frontier: Frontier = EMPTY_FRONTIER;
+      if (since) {
+        try {
+          const hashes = await this.hashes(imsOrgId, nodesForTreeHash(since));
+          frontier = { size: since, hashes: hashes.reader(nodesForTreeHash(since)) };
+        } catch (error) {
+          if (error instanceof DamagedTreeError) return broken(since, `the stored tree of size ${since} is incomplete: ${error.message}`);
+          throw error;
+        }
+        result.sinceRootHash = toBase64(frontierRoot(frontier));
+        if (options.sinceRoot !== undefined && result.sinceRootHash !== options.sinceRoot) {
+          return broken(since, `the tree of size ${since} no longer has the root verified before: the log was rewritten`);
+        }
+      }
+      const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
+      let lastLeaf: string | undefined;
+      while (frontier.size < head.size) {
+        const expectedSeq = frontier.size + 1;
+        await turn();
+        // Sizes first, then only as many whole rows as fit the page's bytes.
+        const keys = await tenant()
+          .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', head.size)
+          .orderBy('seq')
+          .limit(VERIFY_PAGE)
+          .select<{ seq: number | string; size: number | string }[]>(
+            'seq',
+            // About the row's size: its long columns, and room for the rest.
+            this.db.raw(
+              `octet_length(salts) + octet_length(user_identifier) + octet_length(resource_id) + coalesce(octet_length(${this.postgres ? 'tags::text' : 'tags'}), 0) + 500 AS size`,
+            ),
+          );
+        if (keys.length === 0) break;
+        await turn();
+        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
+        const rows = await tenant()
+          .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
+          .orderBy('seq');
+        const completed: StoredNode[] = [];
+        for (const row of rows) {
+          const want = frontier.size + 1;
+          const seq = this.logSeq(row.seq);
+          if (seq === undefined) {
+            return broken(want, `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the log`);
+          }
+          if (seq !== want) {
+            return seq > want
+              ? broken(want, `event ${want} is missing: the log jumps to ${seq}`)
+              : broken(want, `event ${row.id} repeats seq ${seq}`);
+          }
+          result.count += 1;
+          const problem = this.storedFormProblem(row);
+          if (problem) return broken(seq, `event ${seq} (${row.id}) ${problem}: it was edited`);
+          const event = fromRow(row);
+          let recomputed: string | undefined;
+          try {
+            recomputed = eventLeafHash(event, event.salts);
+          } catch {
+            recomputed = undefined;
+          }
+          const leaf = storedHash(row.leaf_hash);
+          if (recomputed === undefined || recomputed !== row.leaf_hash || !leaf) {
+            return broken(seq, `event ${seq} (${row.id}) does not match its leaf hash: it was edited`);
+          }
+          frontier = appendLeaf(frontier, leaf, (node) => {
+            if (isTileLevel(node.level)) completed.push(node);
+          });
+          lastLeaf = row.leaf_hash;
+        }
+        const damaged = await this.compareStored(imsOrgId, completed);
+        if (damaged) {
+          const first = damaged.index * 2 ** damaged.level + 1;
+          return broken(
+            first,
+            `the events ${first} to ${first + 2 ** damaged.level - 1} do not give the stored tree node over them ` +
+              `(level ${damaged.level}): an event and its leaf hash were rewritten, or the node was`,
+          );
+        }
+        onProgress(result.count, head.size - (since ?? 0));
+      }
+      if (frontier.size < head.size) {
+        return broken(frontier.size + 1, `events ${frontier.size + 1} to ${head.size} are missing from the end of the log`);
+      }
+      if (toBase64(frontierRoot(frontier)) !== head.rootHash || !sameHashes(frontier.hashes, head.frontier.hashes)) {
+        return broken(
+          head.size,
+          `the log's head (size ${head.size}) does not match its events: the head was rewritten, or events were ` +
+            'replaced together with their leaf hashes',
+        );
+      }
+      if (head.size > 0) {
+        lastLeaf ??= (await tenant().where('seq', head.size).first('leaf_hash'))?.leaf_hash;
+        if (lastLeaf) result.headHash = Buffer.from(lastLeaf, 'base64').toString('hex');
+      }
+      const below = await tenant().andWhere('seq', '<', 1).orderBy('seq').first('id', 'seq');
+      if (below) {
+        const seq = this.logSeq(below.seq);
+        return broken(
+          seq ?? 0,
+          `event ${below.id} has seq ${describeSeq(below.seq)}, before the log's start: it was inserted`,
+        );
+      }
+      // An event past the head is genuine only if the commit that stored it also moved the head
+      // past it. Read the events first and the head second, so a commit landing in between
+      // cannot pass for an insertion. Descending, SQLite puts a text or blob seq first.
+      const beyond = await tenant().andWhere('seq', '>', head.size).orderBy('seq', 'desc').first('id', 'seq');
+      const now = await this.readHead(imsOrgId);
+      if (beyond) {
+        const seq = this.logSeq(beyond.seq);
+        if (seq === undefined || seq > now.size) {
+          return broken(
+            seq ?? now.size + 1,
+            `event ${beyond.id} has seq ${describeSeq(beyond.seq)}, beyond the log's head (seq ${now.size}): it was inserted`,
+          );
+        }
+      }
+      return { ...result, verified: true };
+    });
+  }
+
+  /** The first of `nodes` whose stored hash differs or is missing, if any. */
+  private async compareStored(imsOrgId: string, nodes: StoredNode[]): Promise<StoredNode | undefined> {
+    if (nodes.length === 0) return undefined;
+    const stored = await this.readStored(
+      imsOrgId,
+      tileRanges(nodes.map(({ level, index }) => ({ level, index }))),
+    );
+    return nodes.find((node) => !sameHashes([stored.get(nodeKey(node)) ?? new Uint8Array()], [node.hash]));
+  }
+
+  /** A stored seq as a log position: an integer, or undefined (SQLite can hold text, reals, blobs). */
+  private logSeq(value: unknown): number | undefined {
+    // pg answers bigint as text; the column holds integers only.
+    if (this.postgres && typeof value === 'string') return Number(value);
+    return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+  }
+
+  /**
+   * What in a row is not the one form the writer stores for the event it reads as, where reading
+   * would hide the difference from the hash: a seq-like instant that is not an integer (read as
+   * the same millisecond), tags text that is not what the writer writes for the tags it parses to
+   * (a duplicate key parses to one, but json_each, which tag filters use, sees both), or salts
+   * that are not the writer's JSON.
+   */
+  private storedFormProblem(row: EventRow): string | undefined {
+    for (const column of ['occurred_at', 'received_at'] as const) {
+      if (this.logSeq(row[column]) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
+    }
+    if (!isSalts(parseJson(row.salts))) return 'stores salts that are not an object of base64 salts';
+    if (row.tags === null) return undefined;
+    const text = typeof row.tags === 'string' ? row.tags : undefined;
+    const tags: unknown = text === undefined ? row.tags : parseJson(text);
+    if (tags === undefined) return 'stores tags that are not JSON';
+    const isStringMap =
+      tags !== null &&
+      typeof tags === 'object' &&
+      !Array.isArray(tags) &&
+      Object.values(tags).every((value) => typeof value === 'string');
+    if (!isStringMap) return 'stores tags that are not an object of strings';
+    if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
+      return 'stores tags in a form other than the one its hash covers';
+    }
+    return undefined;
+  }
+}
+
+interface NodeHashes {
+  reader: (nodes: readonly NodeId[]) => Hash[];
+}
+
+const nodeKey = ({ level, index }: NodeId): string => `${level}/${index}`;
+
+function sameHashes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  return a.length === b.length && a.every((hash, i) => Buffer.from(hash).equals(b[i]));
+}
+
+function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isSalts(value: unknown): value is { userIdentifier: string; tags?: Record<string, string> } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
+  if (typeof userIdentifier !== 'string' || Object.keys(rest).length > 0) return false;
+  if (tags === undefined) return true;
+  return tags !== null && typeof tags === 'object' && !Array.isArray(tags) && Object.values(tags).every((s) => typeof s === 'string');
+}
+
+/** A stored seq or instant for a message: numbers as they are, anything else quoted. */
+function describeSeq(value: unknown): string {
+  return typeof value === 'number' ? String(value) : JSON.stringify(String(value)).slice(0, 40);
+}
+
