@@ -1,15 +1,17 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import type { AuditEvent } from '../src/domain/api';
-import { chainHash, GENESIS_HASH } from '../src/domain/chain';
+import { eventLeafHash } from '../src/domain/leaf';
 import {
-  type ChainHead,
   claimedDigests,
+  EMPTY_HEAD,
   idempotencyDigest,
   linkGroup,
+  type LogHead,
   planGroup,
   type WriteRequest,
 } from '../src/domain/linking';
+import { appendLeaf, EMPTY_FRONTIER, type Frontier, frontierRoot, leafHash, rootFromLeaves } from '../src/domain/merkle';
 import { sampleEvent } from './helpers/service';
 
 // The rules of a group commit without a database: plain values in, plain values out.
@@ -17,19 +19,26 @@ const NOW = Date.UTC(2026, 11, 1, 10, 0, 0, 123);
 const TTL = 60_000;
 const event = (overrides: Record<string, unknown> = {}) => sampleEvent(overrides) as AuditEvent;
 const claim = (key: string, requestHash = `hash-of-${key}`) => ({ clientId: 'client', key, requestHash });
-const genesis = (...orgs: string[]) =>
-  new Map<string, ChainHead>(orgs.map((org) => [org, { seq: 0, hash: GENESIS_HASH }]));
+const genesis = (...orgs: string[]) => new Map<string, LogHead>(orgs.map((org) => [org, EMPTY_HEAD]));
+const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+/** A head of `size` made-up leaves. */
+function headOf(size: number): { head: LogHead; leaves: Uint8Array[] } {
+  const leaves = Array.from({ length: size }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+  const frontier = leaves.reduce<Frontier>((f, leaf) => appendLeaf(f, leaf), EMPTY_FRONTIER);
+  return { head: { size, rootHash: b64(frontierRoot(frontier)), frontier }, leaves };
+}
 
-function link(requests: WriteRequest[], heads: Map<string, ChainHead>, live: Parameters<typeof planGroup>[1] = []) {
+function link(requests: WriteRequest[], heads: Map<string, LogHead>, live: Parameters<typeof planGroup>[1] = []) {
   const plan = planGroup(requests, live);
   return { plan, ...linkGroup(requests, plan, heads, NOW, TTL) };
 }
 
 describe('Linking a group of writes (src/domain/linking.ts)', () => {
-  it("extends each tenant's chain in input order, across requests, with seq, hash, id and receivedAt", () => {
-    const heads = new Map<string, ChainHead>([
-      ['A', { seq: 7, hash: 'a'.repeat(64) }],
-      ['B', { seq: 0, hash: GENESIS_HASH }],
+  it("extends each tenant's tree in input order, across requests, with seq, salts, leaf hash, id and receivedAt", () => {
+    const a = headOf(255);
+    const heads = new Map<string, LogHead>([
+      ['A', a.head],
+      ['B', EMPTY_HEAD],
     ]);
     const requests = [
       { events: [event({ imsOrgId: 'A', action: 'a1' }), event({ imsOrgId: 'B', action: 'b1' })] },
@@ -39,20 +48,24 @@ describe('Linking a group of writes (src/domain/linking.ts)', () => {
     expect(linked.plan.orgs).to.deep.equal(['A', 'B']);
     const stored = linked.events.map((e) => e.event);
     expect(stored.map((e) => [e.imsOrgId, e.seq, e.action])).to.deep.equal([
-      ['A', 8, 'a1'],
+      ['A', 256, 'a1'],
       ['B', 1, 'b1'],
-      ['A', 9, 'a2'],
+      ['A', 257, 'a2'],
     ]);
     const [a1, b1, a2] = stored;
-    const unhashed = ({ hash: _hash, ...rest }: typeof a1) => rest;
-    expect(a1.hash).to.equal(chainHash(unhashed(a1), 'a'.repeat(64)));
-    expect(a2.hash).to.equal(chainHash(unhashed(a2), a1.hash));
-    expect(b1.hash).to.equal(chainHash(unhashed(b1), GENESIS_HASH));
-    expect([...linked.heads]).to.deep.equal([
-      ['A', { seq: 9, hash: a2.hash }],
-      ['B', { seq: 1, hash: b1.hash }],
+    for (const e of stored) {
+      const { leafHash: leaf, salts, ...hashed } = e;
+      expect(eventLeafHash(hashed, salts)).to.equal(leaf);
+    }
+    const leavesA = [...a.leaves, ...[a1, a2].map((e) => Buffer.from(e.leafHash, 'base64'))];
+    expect(linked.heads.get('A')).to.include({ size: 257, rootHash: b64(rootFromLeaves(leavesA)) });
+    expect(linked.heads.get('B')).to.include({ size: 1, rootHash: b64(rootFromLeaves([Buffer.from(b1.leafHash, 'base64')])) });
+    // Leaf 255 (a1) completes the first 256-leaf subtree: the one tile-level node to store.
+    expect(linked.nodes.map((n) => [n.imsOrgId, n.level, n.index, b64(n.hash)])).to.deep.equal([
+      ['A', 8, 0, b64(rootFromLeaves(leavesA.slice(0, 256)))],
     ]);
-    expect(heads.get('A'), 'the given heads are not modified').to.deep.equal({ seq: 7, hash: 'a'.repeat(64) });
+    expect(heads.get('A'), 'the given heads are not modified').to.equal(a.head);
+    expect(a.head.size).to.equal(255);
     expect(stored.every((e) => e.receivedAt === '2026-12-01T10:00:00.123Z')).to.equal(true);
     expect(linked.events.every((e) => e.receivedAt === NOW)).to.equal(true);
     expect(new Set(stored.map((e) => e.id)).size).to.equal(3);

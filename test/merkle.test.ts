@@ -21,6 +21,13 @@ import {
   type Hash,
   type HashReader,
   type NodeId,
+  appendLeaf,
+  EMPTY_FRONTIER,
+  type Frontier,
+  frontierRoot,
+  isTileLevel,
+  tiledHashes,
+  tileRanges,
 } from '../src/domain/merkle';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -555,6 +562,58 @@ describe('Merkle tree (RFC 9162 §2.1)', () => {
       expect(() => treeHash(3, (ids) => ids.map(() => new Uint8Array(31)))).to.throw(/31 bytes, not 32/);
       expect(() => storedHashes(3, new Uint8Array(32), () => [new Uint8Array(32)])).to.throw(/answered 1 hashes for 2/);
       expect(() => storedHashes(0, new Uint8Array(31), tree.read)).to.throw(/leaf hash is 31 bytes/);
+    });
+  });
+});
+
+describe('Merkle tree frontier and tiles (what the store keeps)', () => {
+  const leaves = Array.from({ length: 700 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+  const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+
+  it('appends from the frontier alone: the same root and completed nodes as from every stored hash', () => {
+    let frontier: Frontier = EMPTY_FRONTIER;
+    const all = new Map<string, Uint8Array>();
+    leaves.forEach((leaf, n) => {
+      const completed: string[] = [];
+      frontier = appendLeaf(frontier, leaf, (node) => completed.push(`${node.level}/${node.index}/${b64(node.hash)}`));
+      const expected = storedHashes(n, leaf, (nodes) => nodes.map((node) => all.get(`${node.level}/${node.index}`)!));
+      for (const node of expected) all.set(`${node.level}/${node.index}`, node.hash);
+      expect(completed).to.deep.equal(expected.slice(1).map((node) => `${node.level}/${node.index}/${b64(node.hash)}`));
+      expect(frontier.size).to.equal(n + 1);
+      if (n % 37 === 0 || n > 690) expect(b64(frontierRoot(frontier))).to.equal(b64(rootFromLeaves(leaves.slice(0, n + 1))));
+    });
+    expect(b64(frontierRoot(EMPTY_FRONTIER))).to.equal(b64(EMPTY_ROOT));
+  });
+
+  it('computes any complete subtree from the tile levels alone', () => {
+    // Store only what a tiled store keeps: leaves and every TILE_HEIGHT-th level.
+    const stored = new Map<string, Uint8Array>();
+    let frontier: Frontier = EMPTY_FRONTIER;
+    leaves.forEach((leaf, n) => {
+      stored.set(`0/${n}`, leaf);
+      frontier = appendLeaf(frontier, leaf, (node) => {
+        if (isTileLevel(node.level)) stored.set(`${node.level}/${node.index}`, node.hash);
+      });
+    });
+    expect([...stored.keys()].filter((key) => !key.startsWith('0/'))).to.deep.equal(['8/0', '8/1']);
+    const wanted = [
+      { level: 0, index: 5 },
+      { level: 3, index: 10 },
+      { level: 7, index: 4 },
+      { level: 8, index: 1 },
+      { level: 9, index: 0 },
+    ];
+    const ranges = tileRanges(wanted);
+    expect(ranges).to.deep.equal([
+      { level: 0, from: 5, to: 6 },
+      { level: 0, from: 80, to: 88 },
+      { level: 0, from: 512, to: 640 },
+      { level: 8, from: 0, to: 2 },
+    ]);
+    const hashes = tiledHashes(wanted, (level, index) => stored.get(`${level}/${index}`)!);
+    wanted.forEach((node, i) => {
+      const span = 2 ** node.level;
+      expect(b64(hashes[i])).to.equal(b64(rootFromLeaves(leaves.slice(node.index * span, (node.index + 1) * span))));
     });
   });
 });

@@ -1,13 +1,26 @@
 import Database from 'better-sqlite3';
-import type { StoredAuditEvent } from '../../src/domain/api';
-import { chainHash, GENESIS_HASH } from '../../src/domain/chain';
+import type { AuditEvent } from '../../src/domain/api';
 import { formatInstant } from '../../src/domain/instant';
-import { uuidv7 } from '../../src/domain/ids';
+import { EMPTY_HEAD, linkGroup, planGroup } from '../../src/domain/linking';
+import {
+  EVENT_COLUMNS,
+  eventValues,
+  fromHeadRow,
+  type HeadRow,
+  NODE_COLUMNS,
+  nodeValues,
+  toHeadRow,
+  toNodeRow,
+  toRow,
+} from '../../src/store/rows';
+
+const CHUNK = 10_000;
 
 /**
- * Appends `count` events to a tenant's chain in a migrated SQLite file, straight through SQL in
- * one transaction: a large tenant in seconds, where the API would take minutes. The chain is
- * real (seq, hashes, head), so it verifies. `tags(i)` gives the i-th event's tags.
+ * Appends `count` events to a tenant's log in a migrated SQLite file, straight through SQL in
+ * one transaction: a large tenant in seconds, where the API would take minutes. The events are
+ * linked by the writer's own rules (linkGroup: seq, salts, leaf hashes, tree nodes, head), so
+ * the log verifies. `tags(i)` gives the i-th event's tags.
  */
 export function seedSqliteChain(
   filename: string,
@@ -20,53 +33,43 @@ export function seedSqliteChain(
     // Room for the indexes while they fill: without it the seed spends its time re-reading pages.
     db.pragma('cache_size = -262144');
     const insert = db.prepare(
-      `INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier,
-         occurred_at, received_at, tags, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`,
     );
-    const head = db.prepare('SELECT seq, hash FROM audit_chain_heads WHERE ims_org_id = ?');
+    const insertNode = db.prepare(
+      `INSERT INTO audit_tree_nodes (${NODE_COLUMNS.join(', ')}) VALUES (${NODE_COLUMNS.map(() => '?').join(', ')})`,
+    );
+    const selectHead = db.prepare<[string], HeadRow>('SELECT * FROM audit_log_heads WHERE ims_org_id = ?');
     const setHead = db.prepare(
-      `INSERT INTO audit_chain_heads (ims_org_id, seq, hash) VALUES (?, ?, ?)
-       ON CONFLICT (ims_org_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+      `INSERT INTO audit_log_heads (ims_org_id, seq, root_hash, frontier) VALUES (?, ?, ?, ?)
+       ON CONFLICT (ims_org_id) DO UPDATE SET seq = excluded.seq, root_hash = excluded.root_hash, frontier = excluded.frontier`,
     );
     db.transaction(() => {
-      const start = (head.get(imsOrgId) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS_HASH };
-      let previous = start.hash;
+      const row = selectHead.get(imsOrgId);
+      let head = row ? fromHeadRow(row) : EMPTY_HEAD;
       const now = Date.now();
-      for (let i = 0; i < count; i++) {
-        const seq = start.seq + i + 1;
-        const occurredAt = Date.parse('2024-01-01T00:00:00Z') + seq * 1000;
-        const eventTags = tags(i);
-        const event: Omit<StoredAuditEvent, 'hash'> = {
-          // Ids in insertion order, as the writer mints them.
-          id: uuidv7(now - count + i),
-          imsOrgId,
-          seq,
-          action: ['create', 'update', 'delete'][i % 3],
-          source: 'marketingcloud',
-          service: { serviceId: `SKMS-${i % 4}` },
-          resource: { resourceId: `stream/${i % 50}` },
-          userIdentifier: `user${i % 100}@example.com`,
-          timestamp: formatInstant(occurredAt),
-          receivedAt: formatInstant(now),
-          ...(eventTags && { tags: eventTags }),
-        };
-        previous = chainHash(event, previous);
-        insert.run(
-          event.id,
-          imsOrgId,
-          seq,
-          event.action,
-          event.source,
-          event.service.serviceId,
-          event.resource.resourceId,
-          event.userIdentifier,
-          occurredAt,
-          now,
-          eventTags ? JSON.stringify(eventTags) : null,
-          previous,
-        );
+      for (let done = 0; done < count; done += CHUNK) {
+        const events = Array.from({ length: Math.min(CHUNK, count - done) }, (_, j): AuditEvent => {
+          const i = done + j;
+          const eventTags = tags(i);
+          return {
+            imsOrgId,
+            action: ['create', 'update', 'delete'][i % 3],
+            source: 'marketingcloud',
+            service: { serviceId: `SKMS-${i % 4}` },
+            resource: { resourceId: `stream/${i % 50}` },
+            userIdentifier: `user${i % 100}@example.com`,
+            timestamp: formatInstant(Date.parse('2024-01-01T00:00:00Z') + (head.size + j + 1) * 1000),
+            ...(eventTags && { tags: eventTags }),
+          };
+        });
+        const requests = [{ events }];
+        const linked = linkGroup(requests, planGroup(requests, []), new Map([[imsOrgId, head]]), now, 0);
+        for (const event of linked.events) insert.run(eventValues(toRow(event)));
+        for (const node of linked.nodes) insertNode.run(nodeValues(toNodeRow(node)));
+        head = linked.heads.get(imsOrgId)!;
       }
-      setHead.run(imsOrgId, start.seq + count, previous);
+      const moved = toHeadRow(imsOrgId, head);
+      setHead.run(moved.ims_org_id, moved.seq, moved.root_hash, moved.frontier);
     })();
   } finally {
     db.close();
