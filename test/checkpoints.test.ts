@@ -18,6 +18,7 @@ import { ConfigError, type CheckpointKeysConfig } from '../src/config';
 import { CheckpointNotary, logOrigin } from '../src/domain/checkpoints';
 import { AuditError } from '../src/domain/errors';
 import { EMPTY_ROOT, leafHash } from '../src/domain/merkle';
+import { TEST_CHECKPOINT_VERIFIER_KEY, testCheckpointKeyFile } from './helpers/checkpointKeys';
 import {
   generateSignerKey,
   openNote,
@@ -240,6 +241,14 @@ describe('checkpoint keys: CHECKPOINT_KEY_FILE and the dev key', () => {
     expect(notary.verifierKeys()).to.equal(`${verifierKeyOf(parseSignerKey(newer))}\n${PETER_VKEY}\n`);
     const note = notary.sign('ACME@AdobeOrg', 1, ROOT);
     expect(openNote(note, [parseVerifierKey(PETER_VKEY)]).signatures).to.have.length(1);
+  });
+
+  it('the tests’ key file loads without a warning, with the verifier key the helper pins', () => {
+    const warnings: string[] = [];
+    const notary = load({ mode: 'file', file: testCheckpointKeyFile() }, warnings);
+    expect(notary.verifierKeys()).to.equal(`${TEST_CHECKPOINT_VERIFIER_KEY}\n`);
+    expect(notary.keyName).to.equal('audit.test');
+    expect(warnings).to.deep.equal([]);
   });
 
   it('refuses a malformed key file naming the file and the line, never the key', () => {
