@@ -14,11 +14,18 @@ export type AuthConfig = {
   | { mode: 'dev'; secretFile: string }
 );
 
+/**
+ * The keys that sign checkpoints: a file of Go note private keys, newest first (CHECKPOINT_KEY_FILE),
+ * or in dev mode one key generated under the data directory. Read by src/checkpointKeys.ts.
+ */
+export type CheckpointKeysConfig = { mode: 'file'; file: string } | { mode: 'dev'; file: string };
+
 export interface Config {
   port: number;
   host: string;
   database: DatabaseConfig;
   auth: AuthConfig;
+  checkpointKeys: CheckpointKeysConfig;
   logLevel: string;
   /** Largest accepted request body, in bytes; larger bodies get 413 without being buffered. */
   bodyLimitBytes: number;
@@ -78,6 +85,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || '127.0.0.1',
     database: parseDatabaseUrl(env.DATABASE_URL || `sqlite:${path.join(dataDir, 'audit.db')}`),
     auth,
+    checkpointKeys: env.CHECKPOINT_KEY_FILE
+      ? { mode: 'file', file: env.CHECKPOINT_KEY_FILE }
+      : { mode: 'dev', file: path.join(dataDir, 'dev-checkpoint-key') },
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1, 64 * 1024 * 1024),
     batchBodyLimitBytes: integer(env, 'BATCH_BODY_LIMIT_BYTES', 1024 * 1024, 1, 64 * 1024 * 1024),

@@ -20,6 +20,13 @@ if (config.auth.mode === 'dev') {
       'Mint one with `npm run token -- --client ID --org ORG`. Set AUTH_JWT_SECRET, AUTH_JWKS_FILE or AUTH_JWKS_URL in production.',
   );
 }
+if (config.checkpointKeys.mode === 'dev') {
+  logger.warn(
+    `DEV MODE: no CHECKPOINT_KEY_FILE is set, so checkpoints are signed with the local key in ${config.checkpointKeys.file}, ` +
+      'created on first start. Instances with other data directories would each sign with a key of their own. ' +
+      'Make one with `npm run keygen -- --name NAME --out FILE` and set CHECKPOINT_KEY_FILE in production.',
+  );
+}
 
 let service: Service;
 let url: string;

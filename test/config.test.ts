@@ -7,6 +7,20 @@ describe('loadConfig', () => {
     expect(config).to.deep.include({ port: 8080, host: '127.0.0.1', logLevel: 'info', bodyLimitBytes: 65536 });
     expect(config.database).to.deep.equal({ client: 'sqlite', filename: 'data/audit.db' });
     expect(config.auth).to.deep.include({ mode: 'dev', secretFile: 'data/dev-jwt-secret' });
+    expect(config.checkpointKeys).to.deep.equal({ mode: 'dev', file: 'data/dev-checkpoint-key' });
+  });
+
+  it('reads CHECKPOINT_KEY_FILE, or keeps the dev checkpoint key in DATA_DIR', () => {
+    expect(loadConfig({ CHECKPOINT_KEY_FILE: '/run/secrets/checkpoint-keys' }).checkpointKeys).to.deep.equal({
+      mode: 'file',
+      file: '/run/secrets/checkpoint-keys',
+    });
+    expect(loadConfig({ DATA_DIR: '/var/lib/audit' }).checkpointKeys).to.deep.equal({
+      mode: 'dev',
+      file: '/var/lib/audit/dev-checkpoint-key',
+    });
+    // Set but empty is unset, as for every variable here.
+    expect(loadConfig({ CHECKPOINT_KEY_FILE: '' }).checkpointKeys.mode).to.equal('dev');
   });
 
   it('reads PostgreSQL URLs and the auth sources', () => {

@@ -137,6 +137,24 @@ describe('C2SP signed notes, as Go’s sumdb/note reads and writes them', () => 
       expect(signNote(TEXT, parseSignerKey(PETER_SKEY))).to.equal(`${TEXT}\n${PETER_SIG}`);
     });
 
+    it('signs with several keys in the order given, each line what that key alone writes', () => {
+      const other = parseSignerKey(generateSignerKey('audit.example'));
+      const note = signNote(TEXT, [parseSignerKey(PETER_SKEY), other]);
+      const otherLine = signNote(TEXT, other).slice(TEXT.length + 1);
+      expect(note).to.equal(`${TEXT}\n${PETER_SIG}${otherLine}`);
+      const verifiers = [peter, parseVerifierKey(verifierKeyOf(other))];
+      expect(openNote(note, verifiers).signatures.map((s) => s.name)).to.deep.equal(['PeterNeumann', 'audit.example']);
+      expect(signNote(TEXT, [parseSignerKey(PETER_SKEY)])).to.equal(`${TEXT}\n${PETER_SIG}`);
+    });
+
+    it('refuses no signer, more than 100, and one key twice', () => {
+      const signer = parseSignerKey(PETER_SKEY);
+      expect(refusal(() => signNote(TEXT, []))).to.equal('a note is signed by 1 to 100 keys, not 0');
+      const many = Array.from({ length: 101 }, () => parseSignerKey(generateSignerKey('k')));
+      expect(refusal(() => signNote(TEXT, many))).to.equal('a note is signed by 1 to 100 keys, not 101');
+      expect(refusal(() => signNote(TEXT, [signer, signer]))).to.equal('key PeterNeumann+c74f20a3 is given twice');
+    });
+
     it('refuses text Go would not open and a signer name Go would not write', () => {
       const signer = parseSignerKey(PETER_SKEY);
       expect(refusal(() => signNote('abc', signer))).to.match(/must end in a newline/);

@@ -89,13 +89,28 @@ export function parseVerifierKey(text: string): Verifier {
   return { name, keyId, publicKey, verify: ed25519Verifier(publicKey) };
 }
 
-/** Go's note.Sign: the text, a blank line, and the signer's signature line. */
-export function signNote(text: string, signer: Signer): string {
+/**
+ * Go's note.Sign: the text, a blank line, and one signature line per signer, in the order given
+ * (a rotating log signs with its new key and its old one). No signer, or more than a verifier
+ * accepts, is refused; so is one key twice, whose second line Go's note.Open would drop.
+ */
+export function signNote(text: string, signers: Signer | readonly Signer[]): string {
   requireNoteText(text);
-  requireName(signer.name, 'signer name');
-  const signature = signer.sign(utf8(text));
-  const line = `${SIGNATURE_PREFIX}${signer.name} ${toBase64(concat(uint32(signer.keyId), signature))}\n`;
-  return `${text}\n${line}`;
+  const all: readonly Signer[] = Array.isArray(signers) ? signers : [signers as Signer];
+  if (all.length === 0 || all.length > MAX_SIGNATURES) {
+    throw new AuditError('bad_request', `a note is signed by 1 to ${MAX_SIGNATURES} keys, not ${all.length}`);
+  }
+  const seen = new Set<string>();
+  const message = utf8(text);
+  const lines = all.map((signer) => {
+    requireName(signer.name, 'signer name');
+    const key = `${signer.name}+${hex8(signer.keyId)}`;
+    if (seen.has(key)) throw new AuditError('bad_request', `key ${key} is given twice`);
+    seen.add(key);
+    const signature = signer.sign(message);
+    return `${SIGNATURE_PREFIX}${signer.name} ${toBase64(concat(uint32(signer.keyId), signature))}\n`;
+  });
+  return `${text}\n${lines.join('')}`;
 }
 
 /**
@@ -128,7 +143,7 @@ export function openNote(note: string | Uint8Array, verifiers: readonly Verifier
     const name = space < 0 ? body : body.slice(0, space);
     const base64 = space < 0 ? '' : body.slice(space + 1);
     const bytes = fromBase64(base64);
-    if (!isValidName(name) || base64 === '' || bytes === undefined || bytes.length < 5) {
+    if (!isValidKeyName(name) || base64 === '' || bytes === undefined || bytes.length < 5) {
       throw malformed(`signature line ${i + 1} is not "— <key name> <base64 signature>"`);
     }
     const keyId = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
@@ -218,12 +233,12 @@ function parseKeyId(text: string, kind: 'signer' | 'verifier'): number {
 }
 
 /** c2sp.org/signed-note: key names are non-empty, without Unicode spaces or '+'. */
-function isValidName(name: string): boolean {
+export function isValidKeyName(name: string): boolean {
   return name !== '' && name.isWellFormed() && !/[\p{White_Space}+]/u.test(name);
 }
 
 function requireName(name: string, what: string): void {
-  if (!isValidName(name)) throw new AuditError('bad_request', `${what} must be non-empty, without spaces or '+'`);
+  if (!isValidKeyName(name)) throw new AuditError('bad_request', `${what} must be non-empty, without spaces or '+'`);
 }
 
 /** What Go's note.Open would read back: newline-terminated text without other control characters. */
