@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { acceptContinue, createApp } from './app';
 import { createTokenVerifier } from './auth/tokenVerifier';
+import { loadCheckpointNotary } from './checkpointKeys';
 import { withoutCredentials, type Config } from './config';
 import { DocsSite } from './docs/site';
 import { Contract } from './http/contract';
@@ -50,6 +51,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       DocsSite.load(),
       store.sharedSecret('cursor-hmac'),
     ]);
+    const notary = loadCheckpointNotary(config, { warn: (message) => logger.warn(message) });
     const cursors = new CursorCodec(cursorKey);
     const commits = new CommitSignal();
     const streams = new EventStreams(store, commits, config.stream);
@@ -79,6 +81,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       streams,
       subscriptions,
       deliverer,
+      notary,
     });
     deliverer.start();
     const purgeKeys = () =>

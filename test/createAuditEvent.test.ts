@@ -30,11 +30,12 @@ describeEachDatabase('POST /audits', (database) => {
       expect(res.headers.get('location')).to.equal(`/audits/${id}`);
       const stored = await running.service.store.get(id);
       expect(stored).to.include({ id, seq: stored!.seq });
-      const { id: _id, receivedAt, seq, hash, ...fields } = stored!;
+      const { id: _id, receivedAt, seq, leafHash, salts, ...fields } = stored!;
       expect(fields).to.deep.equal(event);
       expect(Date.parse(receivedAt)).to.be.closeTo(Date.now(), 60_000);
       expect(seq).to.be.a('number').greaterThan(0);
-      expect(hash).to.match(/^[0-9a-f]{64}$/);
+      expect(leafHash).to.match(/^[A-Za-z0-9+/]{43}=$/);
+      expect(salts.userIdentifier).to.match(/^[A-Za-z0-9+/]{22}==$/);
     });
 
     it('without tags is stored without tags', async () => {

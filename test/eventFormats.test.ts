@@ -11,7 +11,8 @@ const stored = (overrides: Partial<StoredAuditEvent> = {}): StoredAuditEvent => 
   id: '01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a',
   receivedAt: '2017-10-31T00:02:04.517Z',
   seq: 42,
-  hash: 'ab'.repeat(32),
+  salts: { userIdentifier: 'AAAAAAAAAAAAAAAAAAAAAA==' },
+  leafHash: Buffer.alloc(32, 0xab).toString('base64'),
   ...overrides,
 });
 
@@ -89,7 +90,7 @@ describe('event formats', () => {
         api: { operation: 'update', service: { name: 'SKMS-1234' } },
         src_endpoint: { svc_name: 'marketingcloud' },
         resources: [{ uid: 'stream/42' }],
-        unmapped: { tags: { region: 'eu-west-1' }, hash: event.hash },
+        unmapped: { tags: { region: 'eu-west-1' }, leafHash: event.leafHash },
       });
     });
   });

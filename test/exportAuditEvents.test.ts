@@ -48,7 +48,7 @@ function csvValues(event: StoredAuditEvent): string[] {
     event.resource.resourceId,
     event.userIdentifier,
     event.tags ? JSON.stringify(Object.fromEntries(Object.entries(event.tags).sort())) : '',
-    event.hash,
+    event.leafHash,
   ];
 }
 

@@ -43,13 +43,14 @@ describeEachDatabase('GET /audits/{id}', (database) => {
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.equal('application/json');
     const body = (await res.json()) as StoredAuditEvent;
-    const { id: gotId, receivedAt, seq, hash, ...fields } = body;
+    const { id: gotId, receivedAt, seq, leafHash, salts, ...fields } = body;
     expect(gotId).to.equal(id);
     expect(fields).to.deep.equal({ ...event, timestamp: '2017-10-31T00:02:04.232Z' });
     expect(Date.parse(receivedAt)).to.be.within(postedAt - 1000, Date.now() + 1000);
     expect(receivedAt).to.equal(new Date(Date.parse(receivedAt)).toISOString());
     expect(seq).to.be.a('number').at.least(1);
-    expect(hash).to.match(/^[0-9a-f]{64}$/);
+    expect(leafHash).to.match(/^[A-Za-z0-9+/]{43}=$/);
+    expect(Object.keys(salts)).to.deep.equal(["userIdentifier"]);
     // The API answers exactly what the store holds.
     expect(body).to.deep.equal(await running.service.store.get(id));
   });

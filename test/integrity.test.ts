@@ -3,6 +3,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { describeEachDatabase, type DatabaseKind } from './helpers/databases';
+import { eventLeafHash } from '../src/domain/leaf';
+import { EMPTY_ROOT, rootFromLeaves } from '../src/domain/merkle';
+import { type EventRow, fromRow } from '../src/store/rows';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { countEvents, withKnex } from './helpers/sql';
 import { authHeaders } from './helpers/tokens';
@@ -212,8 +215,8 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
     });
   });
 
-  describe('hash chain', () => {
-    it('keeps one gapless chain per tenant under concurrent single and batch posts', async () => {
+  describe('verifiable log', () => {
+    it('keeps one gapless log per tenant under concurrent single and batch posts', async () => {
       const orgs = [freshOrg('c1'), freshOrg('c2')];
       await Promise.all(
         Array.from({ length: 30 }, (_, i) =>
@@ -228,16 +231,19 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
       expect(a.body.headSeq).to.equal(a.body.count);
     });
 
-    it('exposes seq and hash as the receipt: the head hash is the last event hash', async () => {
+    it('exposes seq and leaf hash as the receipt: the head is the tree of the leaves, the head hash the last leaf', async () => {
       const org = freshOrg('receipt');
       const ids = await seed(org, 3);
-      const last = await running.service.store.get(ids[2]);
+      const events = await Promise.all(ids.map((id) => running.service.store.get(id)));
+      const leaves = events.map((e) => new Uint8Array(Buffer.from(e!.leafHash, 'base64')));
       expect((await verify(org)).body).to.deep.equal({
         imsOrgId: org,
         verified: true,
         count: 3,
         headSeq: 3,
-        headHash: last!.hash,
+        headHash: Buffer.from(leaves[2]).toString('hex'),
+        treeSize: 3,
+        rootHash: Buffer.from(rootFromLeaves(leaves)).toString('base64'),
       });
     });
 
@@ -249,6 +255,8 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         count: 0,
         headSeq: 0,
         headHash: '0'.repeat(64),
+        treeSize: 0,
+        rootHash: Buffer.from(EMPTY_ROOT).toString('base64'),
       });
     });
 
@@ -259,7 +267,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         'an edited field',
         (db, org) => db('audit_events').where(where(org, 3)).update({ action: 'deleted-nothing' }),
         3,
-        /does not match its hash/,
+        /does not match its leaf hash/,
       ],
       [
         'an edited tag',
@@ -268,13 +276,13 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
             .where(where(org, 2))
             .update({ tags: JSON.stringify({ region: 'us' }) }),
         2,
-        /does not match its hash/,
+        /does not match its leaf hash/,
       ],
       [
         'an edited timestamp',
         (db, org) => db('audit_events').where(where(org, 4)).increment('occurred_at', 1),
         4,
-        /does not match its hash/,
+        /does not match its leaf hash/,
       ],
       [
         'a deleted event in the middle',
@@ -295,7 +303,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
           await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 6 });
         },
         6,
-        /beyond the chain head/,
+        /beyond the log's head/,
       ],
       [
         'an event inserted in the middle (later ones shifted)',
@@ -306,10 +314,10 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
               .update({ seq: seq + 1 });
           const row = (await db('audit_events').where(where(org, 2)).first()) as { id: string };
           await db('audit_events').insert({ ...row, id: `${row.id}-forged`, seq: 3, action: 'forged' });
-          await db('audit_chain_heads').where({ ims_org_id: org }).update({ seq: 6 });
+          await db('audit_log_heads').where({ ims_org_id: org }).update({ seq: 6 });
         },
         3,
-        /does not match its hash/,
+        /does not match its leaf hash/,
       ],
       [
         'two events swapped',
@@ -320,16 +328,40 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
           await db('audit_events').where(where(org, 1000)).update({ seq: 4 });
         },
         2,
-        /does not match its hash/,
+        /does not match its leaf hash/,
       ],
       [
         'a rewritten head',
         (db, org) =>
-          db('audit_chain_heads')
+          db('audit_log_heads')
             .where({ ims_org_id: org })
-            .update({ hash: 'f'.repeat(64) }),
+            .update({ root_hash: Buffer.alloc(32, 0xff).toString('base64') }),
         5,
-        /not the recorded chain head/,
+        /head \(size 5\) does not match its events/,
+      ],
+      [
+        'an edited salt',
+        async (db, org) => {
+          const row = (await db('audit_events').where(where(org, 2)).first()) as { salts: string };
+          const salts = JSON.parse(row.salts) as { userIdentifier: string };
+          salts.userIdentifier = Buffer.alloc(16, 1).toString('base64');
+          await db('audit_events').where(where(org, 2)).update({ salts: JSON.stringify(salts) });
+        },
+        2,
+        /does not match its leaf hash/,
+      ],
+      [
+        'an edited event whose leaf hash was recomputed to match',
+        async (db, org) => {
+          const row = (await db('audit_events').where(where(org, 3)).first()) as EventRow;
+          const edited = fromRow({ ...row, action: 'forged' });
+          const { leafHash: _old, salts, ...hashed } = edited;
+          await db('audit_events')
+            .where(where(org, 3))
+            .update({ action: 'forged', leaf_hash: eventLeafHash(hashed, salts) });
+        },
+        5,
+        /head \(size 5\) does not match its events/,
       ],
     ];
     for (const [name, tamper, brokenAt, reason] of tamperings) {
@@ -477,7 +509,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
       );
       const broken = await cli(org);
       expect(broken.code).to.equal(1);
-      expect(broken.out).to.match(/BROKEN at seq 2: event 2 does not match its hash/);
+      expect(broken.out).to.match(/BROKEN at seq 2: event 2 \(.*\) does not match its leaf hash/);
     });
   });
 });

@@ -1,3 +1,4 @@
+import { testCheckpointKeyFile } from './checkpointKeys';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from '../../src/config';
 import { createService, type Service } from '../../src/service';
@@ -20,6 +21,7 @@ export async function startService(
     AUTH_JWT_SECRET: TEST_SECRET,
     PORT: '0',
     HOST: '127.0.0.1',
+    CHECKPOINT_KEY_FILE: testCheckpointKeyFile(),
     ...env,
   });
   const service = await createService(config, logger);
