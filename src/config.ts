@@ -58,6 +58,8 @@ export interface Config {
     leaseMs: number;
   };
   http: HttpLimits;
+  /** The log monitor: how often it verifies what each tenant appended (0: never), and every how many rounds the whole log. */
+  monitor: { intervalMs: number; fullEvery: number };
 }
 
 /** How long a client may take and how many connections it may hold; see the README's Configuration. */
@@ -94,6 +96,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeQueueMaxEvents: integer(env, 'WRITE_QUEUE_MAX_EVENTS', 20_000, 1, 10_000_000),
     idempotencyTtlMs: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 365) * 3600_000,
     dbTimeoutMs: integer(env, 'DB_TIMEOUT_MS', 3000, 100, 60_000),
+    monitor: {
+      intervalMs: integer(env, 'MONITOR_INTERVAL_MS', 60_000, 0, 24 * 3600_000),
+      fullEvery: integer(env, 'MONITOR_FULL_EVERY', 60, 1, 1_000_000),
+    },
     stream: {
       heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 10, 3600_000),
       pollMs: integer(env, 'STREAM_POLL_MS', 500, 10, 60_000),

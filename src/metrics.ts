@@ -48,6 +48,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The log monitor's findings, over all tenants: no per-tenant label, so the series count stays fixed.
+  private readonly monitorEvents = new Counter({
+    name: 'audit_monitor_events_verified_total',
+    help: 'Events the log monitor recomputed and found in their trees.',
+    registers: [this.registry],
+  });
+
+  private readonly monitorFailures = new Counter({
+    name: 'audit_monitor_failures_total',
+    help: 'Tenant logs the monitor found broken or inconsistent with its last verified checkpoint (each round counts again).',
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -92,6 +105,14 @@ export class Metrics {
 
   recordRejected(reason: string): void {
     this.eventsRejected.inc({ reason });
+  }
+
+  recordMonitorVerified(events: number): void {
+    this.monitorEvents.inc(events);
+  }
+
+  recordMonitorFailure(): void {
+    this.monitorFailures.inc();
   }
 
   /** The Prometheus text exposition of every metric. */

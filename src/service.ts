@@ -18,6 +18,7 @@ import { CommitSignal } from './store/commitSignal';
 import { EventStreams } from './http/eventStream';
 import { Deliverer } from './http/deliverer';
 import { SubscriptionStore } from './store/subscriptions';
+import { LogMonitor } from './monitor';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
@@ -28,6 +29,7 @@ const WEBHOOK_CONCURRENCY = 16;
 export interface Service {
   app: Koa;
   store: AuditStore;
+  monitor: LogMonitor;
   writer: EventWriter;
   logger: Logger;
   server?: Server;
@@ -84,6 +86,15 @@ export async function createService(config: Config, logger: Logger = createLogge
       notary,
     });
     deliverer.start();
+    const monitor = new LogMonitor(
+      store.log,
+      notary,
+      metrics,
+      logger.child({ component: 'monitor' }),
+      config.monitor.intervalMs,
+      config.monitor.fullEvery,
+    );
+    monitor.start();
     const purgeKeys = () =>
       store
         .deleteExpiredIdempotencyKeys()
@@ -97,6 +108,7 @@ export async function createService(config: Config, logger: Logger = createLogge
     const service: Service = {
       app,
       store,
+      monitor,
       writer,
       logger,
       async listen() {
@@ -114,6 +126,7 @@ export async function createService(config: Config, logger: Logger = createLogge
         await writer.drain();
         await streamsClosed;
         await deliverer.stop();
+        await monitor.stop();
         await store.close();
       },
     };

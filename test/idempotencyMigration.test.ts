@@ -41,7 +41,7 @@ describeEachDatabase('Idempotency keys by digest (migration)', (database) => {
     }
     const back = createKnex(parseDatabaseUrl(database().url));
     try {
-      await back.migrate.down();
+      await back.migrate.down({ name: '20261201100000_key_idempotency_by_digest' });
       const rows = await back('idempotency_keys').select('client_id', 'key', 'request_hash', 'event_ids');
       expect(rows).to.deep.equal([
         { client_id: 'old-client', key: 'old-key', request_hash: 'h', event_ids: '["e1","e2"]' },

@@ -19,7 +19,7 @@ const event = {
 // A tag named __proto__ must be a tag like any other (JSON.parse makes it an own property).
 Object.defineProperty(event.tags, '__proto__', { value: '6', enumerable: true, configurable: true, writable: true });
 
-describe('leaf hashes (the spec\'s LeafHash)', () => {
+describe("leaf hashes (the spec's LeafHash)", () => {
   it('canonical JSON is RFC 8785: keys in UTF-16 order, no whitespace', () => {
     expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: { '€': 1, é: 2, Z: 3 } })).to.equal(
       '{"a":[true,null,"x"],"b":1,"c":{"Z":3,"é":2,"€":1}}',
@@ -45,7 +45,10 @@ describe('leaf hashes (the spec\'s LeafHash)', () => {
       };
       expect(leafText(e, salts)).to.equal(canonicalJson(form));
       expect(leafText(e, salts)).to.not.include('jane.doe');
-      const leaf = createHash('sha256').update(Buffer.from([0])).update(canonicalJson(form)).digest('base64');
+      const leaf = createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(canonicalJson(form))
+        .digest('base64');
       expect(eventLeafHash(e, salts)).to.equal(leaf);
     }
     expect(Object.keys(saltsFor(tags).tags!)).to.have.members(Object.keys(tags));
@@ -68,6 +71,8 @@ describe('leaf hashes (the spec\'s LeafHash)', () => {
     expect(eventLeafHash({ ...event, userIdentifier: 'john' }, salts)).to.not.equal(base);
     expect(eventLeafHash({ ...event, tags: { ...event.tags, zeta: '2' } }, salts)).to.not.equal(base);
     expect(eventLeafHash(event, { ...salts, userIdentifier: saltsFor(undefined).userIdentifier })).to.not.equal(base);
-    expect(() => eventLeafHash({ ...event, tags: { ...event.tags, extra: 'x' } }, salts)).to.throw(/tag "extra" has no salt/);
+    expect(() => eventLeafHash({ ...event, tags: { ...event.tags, extra: 'x' } }, salts)).to.throw(
+      /tag "extra" has no salt/,
+    );
   });
 });

@@ -11,7 +11,14 @@ import {
   planGroup,
   type WriteRequest,
 } from '../src/domain/linking';
-import { appendLeaf, EMPTY_FRONTIER, type Frontier, frontierRoot, leafHash, rootFromLeaves } from '../src/domain/merkle';
+import {
+  appendLeaf,
+  EMPTY_FRONTIER,
+  type Frontier,
+  frontierRoot,
+  leafHash,
+  rootFromLeaves,
+} from '../src/domain/merkle';
 import { sampleEvent } from './helpers/service';
 
 // The rules of a group commit without a database: plain values in, plain values out.
@@ -59,7 +66,10 @@ describe('Linking a group of writes (src/domain/linking.ts)', () => {
     }
     const leavesA = [...a.leaves, ...[a1, a2].map((e) => Buffer.from(e.leafHash, 'base64'))];
     expect(linked.heads.get('A')).to.include({ size: 257, rootHash: b64(rootFromLeaves(leavesA)) });
-    expect(linked.heads.get('B')).to.include({ size: 1, rootHash: b64(rootFromLeaves([Buffer.from(b1.leafHash, 'base64')])) });
+    expect(linked.heads.get('B')).to.include({
+      size: 1,
+      rootHash: b64(rootFromLeaves([Buffer.from(b1.leafHash, 'base64')])),
+    });
     // Leaf 255 (a1) completes the first 256-leaf subtree: the one tile-level node to store.
     expect(linked.nodes.map((n) => [n.imsOrgId, n.level, n.index, b64(n.hash)])).to.deep.equal([
       ['A', 8, 0, b64(rootFromLeaves(leavesA.slice(0, 256)))],

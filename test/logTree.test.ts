@@ -25,10 +25,13 @@ function specLeafHash(event: StoredAuditEvent): string {
       tags: Object.fromEntries(Object.entries(event.tags).map(([k, v]) => [k, commit(salts.tags![k], v)])),
     }),
   };
-  return createHash('sha256').update(Buffer.from([0])).update(canonicalJson(form), 'utf8').digest('base64');
+  return createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(canonicalJson(form), 'utf8')
+    .digest('base64');
 }
 
-describeEachDatabase('Each tenant\'s log is a Merkle tree', (database) => {
+describeEachDatabase("Each tenant's log is a Merkle tree", (database) => {
   let store: AuditStore;
   const org = `tree-${Date.now()}@AdobeOrg`;
   const events: StoredAuditEvent[] = [];
@@ -43,7 +46,11 @@ describeEachDatabase('Each tenant\'s log is a Merkle tree', (database) => {
     for (const group of [1, 2, 3, 250, 1, 1, 100, 242]) {
       const batch = Array.from({ length: group }, () => {
         seq++;
-        return sampleEvent({ imsOrgId: org, action: `a${seq}`, tags: seq % 3 ? { region: `r${seq}`, k: 'v' } : undefined }) as AuditEvent;
+        return sampleEvent({
+          imsOrgId: org,
+          action: `a${seq}`,
+          tags: seq % 3 ? { region: `r${seq}`, k: 'v' } : undefined,
+        }) as AuditEvent;
       });
       await store.commit([{ events: batch }, { events: [sampleEvent({ imsOrgId: `${org}-other` }) as AuditEvent] }]);
     }
@@ -55,7 +62,7 @@ describeEachDatabase('Each tenant\'s log is a Merkle tree', (database) => {
     await store?.close();
   });
 
-  it('gives every event salts and a leaf hash that the spec\'s hashed form reproduces', () => {
+  it("gives every event salts and a leaf hash that the spec's hashed form reproduces", () => {
     expect(events.map((e) => e.seq)).to.deep.equal(Array.from({ length: SIZE }, (_, i) => i + 1));
     for (const event of events) {
       expect(event.leafHash).to.equal(specLeafHash(event));
@@ -106,7 +113,7 @@ describeEachDatabase('Each tenant\'s log is a Merkle tree', (database) => {
     }
   });
 
-  it('refuses proofs past the log\'s size or outside the tree, naming why', async () => {
+  it("refuses proofs past the log's size or outside the tree, naming why", async () => {
     await expectRefused(store.log.inclusionProof(org, 5, SIZE + 1), /treeSize 601 is past the log's current size, 600/);
     await expectRefused(store.log.inclusionProof(org, 50, 10), /event 50 is not in the tree of size 10/);
     await expectRefused(store.log.consistencyProof(org, 0, 5), /from \(0\) must be at least 1/);
@@ -114,7 +121,7 @@ describeEachDatabase('Each tenant\'s log is a Merkle tree', (database) => {
     await expectRefused(store.log.consistencyProof(org, 6, SIZE + 1), /past the log's current size/);
   });
 
-  it('verifies since a size, at the cost of what was added, and reports that size\'s root', async () => {
+  it("verifies since a size, at the cost of what was added, and reports that size's root", async () => {
     const leaves = events.map((e) => bytes(e.leafHash));
     const since = await store.log.verify(org, { since: 513 });
     expect(since).to.include({ verified: true, count: SIZE - 513, since: 513, treeSize: SIZE });

@@ -580,7 +580,8 @@ describe('Merkle tree frontier and tiles (what the store keeps)', () => {
       for (const node of expected) all.set(`${node.level}/${node.index}`, node.hash);
       expect(completed).to.deep.equal(expected.slice(1).map((node) => `${node.level}/${node.index}/${b64(node.hash)}`));
       expect(frontier.size).to.equal(n + 1);
-      if (n % 37 === 0 || n > 690) expect(b64(frontierRoot(frontier))).to.equal(b64(rootFromLeaves(leaves.slice(0, n + 1))));
+      if (n % 37 === 0 || n > 690)
+        expect(b64(frontierRoot(frontier))).to.equal(b64(rootFromLeaves(leaves.slice(0, n + 1))));
     });
     expect(b64(frontierRoot(EMPTY_FRONTIER))).to.equal(b64(EMPTY_ROOT));
   });

@@ -23,7 +23,10 @@ export function saltCount(tags: Record<string, string> | undefined): number {
  * Fresh salts for an event's personal-data values, cut from `random` (saltCount(tags) ×
  * SALT_BYTES bytes from a CSPRNG): one randomBytes call serves a whole commit group.
  */
-export function saltsFor(tags: Record<string, string> | undefined, random: Buffer = randomBytes(SALT_BYTES * saltCount(tags))): Salts {
+export function saltsFor(
+  tags: Record<string, string> | undefined,
+  random: Buffer = randomBytes(SALT_BYTES * saltCount(tags)),
+): Salts {
   const cut = (i: number) => random.toString('base64', i * SALT_BYTES, (i + 1) * SALT_BYTES);
   if (tags === undefined) return { userIdentifier: cut(0) };
   // fromEntries defines own properties, so a tag named __proto__ is a tag like any other.

@@ -39,7 +39,11 @@ export interface LogHead {
   frontier: Frontier;
 }
 
-export const EMPTY_HEAD: LogHead = { size: 0, rootHash: toBase64(frontierRoot(EMPTY_FRONTIER)), frontier: EMPTY_FRONTIER };
+export const EMPTY_HEAD: LogHead = {
+  size: 0,
+  rootHash: toBase64(frontierRoot(EMPTY_FRONTIER)),
+  frontier: EMPTY_FRONTIER,
+};
 
 /** A tree node a commit stores: one at every TILE_HEIGHT-th level (merkle.ts), leaves live in their events. */
 export interface TreeNode {

@@ -46,7 +46,12 @@ async function* proven(
   for await (const batch of batches) {
     const inTree = batch.filter((event) => event.seq <= head.size);
     if (inTree.length === 0) continue;
-    const proofs = await log.inclusionProofs(imsOrgId, inTree.map((event) => event.seq), head.size, head);
+    const proofs = await log.inclusionProofs(
+      imsOrgId,
+      inTree.map((event) => event.seq),
+      head.size,
+      head,
+    );
     yield inTree.map((event, i) => ({ ...event, inclusionProof: proofs[i].proof.map(toBase64) }));
   }
 }

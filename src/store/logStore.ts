@@ -73,6 +73,18 @@ export class LogStore {
     return translateErrors(() => this.readHead(imsOrgId));
   }
 
+  /** Up to `limit` tenants with a log, in order, after `after` (for walking them all in pages). */
+  async tenantsAfter(after: string, limit: number): Promise<string[]> {
+    const rows = await translateErrors(() =>
+      this.db<HeadRow>('audit_log_heads')
+        .where('ims_org_id', '>', after)
+        .orderBy('ims_org_id')
+        .limit(limit)
+        .select('ims_org_id'),
+    );
+    return rows.map((row) => row.ims_org_id);
+  }
+
   /** The RFC 9162 inclusion proof of leaf `seq − 1` in the tree of `treeSize` (default: the current size). */
   async inclusionProof(imsOrgId: string, seq: number, treeSize?: number): Promise<Proof & { treeSize: number }> {
     return translateErrors(async () => {
@@ -82,7 +94,10 @@ export class LogStore {
         throw new AuditError('bad_request', `treeSize ${size} is past the log's current size, ${head.size}`);
       }
       if (seq > size) {
-        throw new AuditError('bad_request', `event ${seq} is not in the tree of size ${size}: treeSize must be at least ${seq}`);
+        throw new AuditError(
+          'bad_request',
+          `event ${seq} is not in the tree of size ${size}: treeSize must be at least ${seq}`,
+        );
       }
       const [proof] = await this.inclusionProofs(imsOrgId, [seq], size, head);
       return { ...proof, treeSize: size };
@@ -105,8 +120,10 @@ export class LogStore {
   async consistencyProof(imsOrgId: string, from: number, to: number): Promise<Proof> {
     return translateErrors(async () => {
       const head = await this.readHead(imsOrgId);
-      if (from < 1 || from > to) throw new AuditError('bad_request', `from (${from}) must be at least 1 and at most to (${to})`);
-      if (to > head.size) throw new AuditError('bad_request', `to (${to}) is past the log's current size, ${head.size}`);
+      if (from < 1 || from > to)
+        throw new AuditError('bad_request', `from (${from}) must be at least 1 and at most to (${to})`);
+      if (to > head.size)
+        throw new AuditError('bad_request', `to (${to}) is past the log's current size, ${head.size}`);
       const hashes = await this.hashes(imsOrgId, [...nodesForConsistencyProof(from, to), ...this.rootNodes(to, head)]);
       return { proof: consistencyProof(from, to, hashes.reader), root: this.root(to, head, hashes) };
     });
@@ -116,7 +133,8 @@ export class LogStore {
   async rootAt(imsOrgId: string, size: number): Promise<Hash> {
     return translateErrors(async () => {
       const head = await this.readHead(imsOrgId);
-      if (size > head.size) throw new AuditError('bad_request', `tree size ${size} is past the log's current size, ${head.size}`);
+      if (size > head.size)
+        throw new AuditError('bad_request', `tree size ${size} is past the log's current size, ${head.size}`);
       return this.root(size, head, await this.hashes(imsOrgId, this.rootNodes(size, head)));
     });
   }
@@ -222,12 +240,16 @@ export class LogStore {
           const hashes = await this.hashes(imsOrgId, nodesForTreeHash(since));
           frontier = { size: since, hashes: hashes.reader(nodesForTreeHash(since)) };
         } catch (error) {
-          if (error instanceof DamagedTreeError) return broken(since, `the stored tree of size ${since} is incomplete: ${error.message}`);
+          if (error instanceof DamagedTreeError)
+            return broken(since, `the stored tree of size ${since} is incomplete: ${error.message}`);
           throw error;
         }
         result.sinceRootHash = toBase64(frontierRoot(frontier));
         if (options.sinceRoot !== undefined && result.sinceRootHash !== options.sinceRoot) {
-          return broken(since, `the tree of size ${since} no longer has the root verified before: the log was rewritten`);
+          return broken(
+            since,
+            `the tree of size ${since} no longer has the root verified before: the log was rewritten`,
+          );
         }
       }
       const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
@@ -298,7 +320,10 @@ export class LogStore {
         onProgress(result.count, head.size - (since ?? 0));
       }
       if (frontier.size < head.size) {
-        return broken(frontier.size + 1, `events ${frontier.size + 1} to ${head.size} are missing from the end of the log`);
+        return broken(
+          frontier.size + 1,
+          `events ${frontier.size + 1} to ${head.size} are missing from the end of the log`,
+        );
       }
       if (toBase64(frontierRoot(frontier)) !== head.rootHash || !sameHashes(frontier.hashes, head.frontier.hashes)) {
         return broken(
@@ -340,10 +365,7 @@ export class LogStore {
   /** The first of `nodes` whose stored hash differs or is missing, if any. */
   private async compareStored(imsOrgId: string, nodes: StoredNode[]): Promise<StoredNode | undefined> {
     if (nodes.length === 0) return undefined;
-    const stored = await this.readStored(
-      imsOrgId,
-      tileRanges(nodes.map(({ level, index }) => ({ level, index }))),
-    );
+    const stored = await this.readStored(imsOrgId, tileRanges(nodes.map(({ level, index }) => ({ level, index }))));
     return nodes.find((node) => !sameHashes([stored.get(nodeKey(node)) ?? new Uint8Array()], [node.hash]));
   }
 
@@ -407,11 +429,15 @@ function isSalts(value: unknown): value is { userIdentifier: string; tags?: Reco
   const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
   if (typeof userIdentifier !== 'string' || Object.keys(rest).length > 0) return false;
   if (tags === undefined) return true;
-  return tags !== null && typeof tags === 'object' && !Array.isArray(tags) && Object.values(tags).every((s) => typeof s === 'string');
+  return (
+    tags !== null &&
+    typeof tags === 'object' &&
+    !Array.isArray(tags) &&
+    Object.values(tags).every((s) => typeof s === 'string')
+  );
 }
 
 /** A stored seq or instant for a message: numbers as they are, anything else quoted. */
 function describeSeq(value: unknown): string {
   return typeof value === 'number' ? String(value) : JSON.stringify(String(value)).slice(0, 40);
 }
-

@@ -48,7 +48,9 @@ function prepare(connection: Database.Database) {
     rollback: connection.prepare('ROLLBACK'),
     deleteExpiredKey: connection.prepare('DELETE FROM idempotency_keys WHERE key_digest = ? AND expires_at <= ?'),
     selectKey: connection.prepare<[string], KeyRow>('SELECT * FROM idempotency_keys WHERE key_digest = ?'),
-    selectHead: connection.prepare<[string], HeadRow>('SELECT seq, root_hash, frontier FROM audit_log_heads WHERE ims_org_id = ?'),
+    selectHead: connection.prepare<[string], HeadRow>(
+      'SELECT seq, root_hash, frontier FROM audit_log_heads WHERE ims_org_id = ?',
+    ),
     upsertHead: connection.prepare(
       `INSERT INTO audit_log_heads (ims_org_id, seq, root_hash, frontier) VALUES (?, ?, ?, ?)
        ON CONFLICT (ims_org_id) DO UPDATE SET seq = excluded.seq, root_hash = excluded.root_hash, frontier = excluded.frontier`,

@@ -41,7 +41,15 @@ export function spawnService(
   // The source under tsx by default; the bench and the build test pass the built dist/main.js.
   { env = {}, wrapper = [], entry = 'src/main.ts' }: SpawnOptions & { entry?: string } = {},
 ): Promise<ChildService> {
-  return spawnServer(entry, { env: { DATABASE_URL: databaseUrl, AUTH_JWT_SECRET: TEST_SECRET, CHECKPOINT_KEY_FILE: testCheckpointKeyFile(), ...env }, wrapper });
+  return spawnServer(entry, {
+    env: {
+      DATABASE_URL: databaseUrl,
+      AUTH_JWT_SECRET: TEST_SECRET,
+      CHECKPOINT_KEY_FILE: testCheckpointKeyFile(),
+      ...env,
+    },
+    wrapper,
+  });
 }
 
 /**

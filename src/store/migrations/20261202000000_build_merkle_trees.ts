@@ -53,7 +53,9 @@ export async function up(knex: Knex): Promise<void> {
   });
 
   const heads = new Map<string, { seq: number; hash: string }>();
-  for (const row of await knex('audit_log_heads').select<{ ims_org_id: string; seq: number | string; root_hash: string }[]>()) {
+  for (const row of await knex('audit_log_heads').select<
+    { ims_org_id: string; seq: number | string; root_hash: string }[]
+  >()) {
     heads.set(row.ims_org_id, { seq: Number(row.seq), hash: row.root_hash });
   }
   const orgs = await knex('audit_events').distinct<{ ims_org_id: string }[]>('ims_org_id');
@@ -68,7 +70,8 @@ async function buildTree(knex: Knex, org: string, head: { seq: number; hash: str
     .where('ims_org_id', org)
     .andWhere((q) => q.where('seq', '<', 1).orWhere('seq', '>', head.seq))
     .first('id', 'seq');
-  if (outside) fail(org, Number(outside.seq), `event ${outside.id} has seq ${outside.seq}, outside the chain 1..${head.seq}`);
+  if (outside)
+    fail(org, Number(outside.seq), `event ${outside.id} has seq ${outside.seq}, outside the chain 1..${head.seq}`);
   let previous = GENESIS_HASH;
   let frontier: Frontier = EMPTY_FRONTIER;
   while (frontier.size < head.seq) {
@@ -104,7 +107,8 @@ async function buildTree(knex: Knex, org: string, head: { seq: number; hash: str
       const leafHash = eventLeafHash(event, salts);
       updates.push([row.id, leafHash, JSON.stringify(salts)]);
       frontier = appendLeaf(frontier, Buffer.from(leafHash, 'base64'), (node) => {
-        if (isTileLevel(node.level)) nodes.push({ ims_org_id: org, level: node.level, idx: node.index, hash: toBase64(node.hash) });
+        if (isTileLevel(node.level))
+          nodes.push({ ims_org_id: org, level: node.level, idx: node.index, hash: toBase64(node.hash) });
       });
     }
     if (rows.length === 0) fail(org, frontier.size + 1, `events ${frontier.size + 1} to ${head.seq} are missing`);
