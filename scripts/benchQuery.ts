@@ -52,17 +52,18 @@ async function seed(db: Knex, postgres: boolean, org: string, firstRow: number, 
     const tags = `'{"region":"eu-' || (i % 3) || '","env":"' || (CASE WHEN i % 10 = 0 THEN 'prod' ELSE 'dev' END) || '"}'`;
     await db.transaction((trx) =>
       trx.raw(
-        `INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier, occurred_at, received_at, tags, hash)
+        `INSERT INTO audit_events (id, ims_org_id, seq, action, source, service_id, resource_id, user_identifier, occurred_at, received_at, tags, salts, leaf_hash)
          SELECT ${hex('t / 65536', 8)} || '-' || ${hex('t % 65536', 4)} || '-7000-8000-' || ${hex('i', 12)},
                 ?, i - ${firstRow} + 1, 'action-' || (i % 8), 'source-' || (i % 3), 'SKMS-' || (i % 50),
                 'stream/' || (i % 10007), 'user' || (i % 1009) || '@example.com', t, t + 500,
-                ${postgres ? `(${tags})::jsonb` : tags}, ${hex('i', 64)}
+                ${postgres ? `(${tags})::jsonb` : tags}, '{"userIdentifier":"AAAAAAAAAAAAAAAAAAAAAA==","tags":{"region":"AAAAAAAAAAAAAAAAAAAAAA==","env":"AAAAAAAAAAAAAAAAAAAAAA=="}}', ?
          FROM (${rows}) AS generated`,
-        [org],
+        [org, Buffer.alloc(32).toString('base64')],
       ),
     );
   }
-  await db('audit_chain_heads').insert({ ims_org_id: org, seq: count, hash: '0'.repeat(64) });
+  // Reads only: the tree (leaf hashes, nodes, head root) is not real, so this tenant does not verify.
+  await db('audit_log_heads').insert({ ims_org_id: org, seq: count, root_hash: Buffer.alloc(32).toString('base64'), frontier: '' });
 }
 
 function memoryKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

@@ -85,7 +85,7 @@ describePostgres('Backpressure while the database stalls', (database) => {
     await withKnex(database().url, async (db) => {
       // Another session holds the tenant's chain head: every commit for it waits.
       const holder = await db.transaction();
-      await holder('audit_chain_heads').where({ ims_org_id: org }).forUpdate();
+      await holder('audit_log_heads').where({ ims_org_id: org }).forUpdate();
       const answered: { status: number; ms: number; id?: string }[] = [];
       const started = Date.now();
       let pending: Promise<unknown>[] = [];

@@ -50,7 +50,7 @@ describePostgres('Database timeouts', (database) => {
       const post = () => postJson(`${running.url}/audits`, sampleEvent(), headers);
       expect((await post()).status).to.equal(201);
       trx = await holder.transaction();
-      await trx('audit_chain_heads').where({ ims_org_id: ORG }).forUpdate();
+      await trx('audit_log_heads').where({ ims_org_id: ORG }).forUpdate();
       const start = Date.now();
       const refused = await post();
       expect(refused.status).to.equal(503);

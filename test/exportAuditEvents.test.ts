@@ -29,7 +29,7 @@ const CSV_HEADER = [
   'resourceId',
   'userIdentifier',
   'tags',
-  'hash',
+  'leafHash',
 ];
 const oldestFirst = (a: StoredAuditEvent, b: StoredAuditEvent) => newestFirst(b, a);
 const ids = (items: StoredAuditEvent[]) => items.map((event) => event.id);
@@ -48,7 +48,8 @@ function csvValues(event: StoredAuditEvent): string[] {
     event.resource.resourceId,
     event.userIdentifier,
     event.tags ? JSON.stringify(Object.fromEntries(Object.entries(event.tags).sort())) : '',
-    event.leafHash,
+    // Base64 may begin with '+', which the CSV prefixes like any formula-like value.
+    event.leafHash.startsWith('+') ? `'${event.leafHash}` : event.leafHash,
   ];
 }
 

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { parseDatabaseUrl } from '../src/config';
-import type { AuditEvent } from '../src/domain/api';
 import { canonicalJson } from '../src/domain/canonicalJson';
 import { uuidv7 } from '../src/domain/ids';
 import { formatInstant } from '../src/domain/instant';
@@ -94,7 +93,7 @@ describeEachDatabase('From the hash chain to the Merkle tree (migration)', (data
       const { proof, root } = await store.log.inclusionProof('big@AdobeOrg', 10, 300);
       expect(proof.length).to.be.greaterThan(0);
       expect(Buffer.from(root).toString('base64')).to.equal((await store.log.head('big@AdobeOrg')).rootHash);
-      const [outcome] = await store.commit([{ events: [sampleEvent({ imsOrgId: 'big@AdobeOrg' }) as AuditEvent] }]);
+      const [outcome] = await store.commit([{ events: [sampleEvent({ imsOrgId: 'big@AdobeOrg' })] }]);
       expect(outcome.kind).to.equal('stored');
       expect(await store.log.verify('big@AdobeOrg')).to.include({ verified: true, count: 301 });
     } finally {

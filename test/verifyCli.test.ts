@@ -48,7 +48,7 @@ describe('npm run verify: usage and database errors', () => {
     expect(run.code, run.stderr).to.equal(2);
     expect(run.stderr)
       .to.match(/^verify: that database holds no audit events/)
-      .and.not.match(/select|audit_chain_heads/i);
+      .and.not.match(/select|audit_log_heads/i);
   });
 
   it('a mistyped URL: exit 2, one line, the password masked', async function () {

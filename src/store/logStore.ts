@@ -187,7 +187,9 @@ export class LogStore {
         .where('ims_org_id', imsOrgId)
         .andWhere((q) => {
           for (const { level, from, to } of higher) {
-            q.orWhere((r) => r.where('level', level).andWhere('idx', '>=', from).andWhere('idx', '<', to));
+            q.orWhere((r) => {
+              void r.where('level', level).andWhere('idx', '>=', from).andWhere('idx', '<', to);
+            });
           }
         })
         .select<NodeRow[]>('level', 'idx', 'hash');

@@ -66,9 +66,11 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 async function buildTree(knex: Knex, org: string, head: { seq: number; hash: string }): Promise<void> {
-  const outside = await knex('audit_events')
+  const outside = await knex<LegacyRow>('audit_events')
     .where('ims_org_id', org)
-    .andWhere((q) => q.where('seq', '<', 1).orWhere('seq', '>', head.seq))
+    .andWhere((q) => {
+      void q.where('seq', '<', 1).orWhere('seq', '>', head.seq);
+    })
     .first('id', 'seq');
   if (outside)
     fail(org, Number(outside.seq), `event ${outside.id} has seq ${outside.seq}, outside the chain 1..${head.seq}`);
