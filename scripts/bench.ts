@@ -19,6 +19,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
+    // Another checkout, built (`npm run build` there): its service runs beside this one, interleaved,
+    // so a change is measured against what it changes in one run.
+    baseline: { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -63,13 +66,19 @@ interface Sample {
 }
 
 const cleanups: (() => Promise<unknown>)[] = [];
-const serviceTarget = (name: string, databaseUrl: () => Promise<string>, batch = false): Target => ({
+const serviceTarget = (
+  name: string,
+  databaseUrl: () => Promise<string>,
+  batch = false,
+  entry = BUILT.service,
+): Target => ({
   name,
   path: batch ? '/audits/batch' : '/audits',
   body: JSON.stringify(batch ? Array(BATCH_SIZE).fill(event) : event),
   eventsPerRequest: batch ? BATCH_SIZE : 1,
-  start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET }, entry: BUILT.service }),
+  start: async () => spawnService(await databaseUrl(), { env: { AUTH_JWT_SECRET: SECRET }, entry }),
 });
+const BASELINE = values.baseline && path.resolve(values.baseline, 'dist/main.js');
 
 /** A fresh database per measurement, removed at the end (tests' helper: a SQLite file or a PostgreSQL schema). */
 const freshDatabase = (kind: DatabaseKind) => async () => {
@@ -129,6 +138,13 @@ const targets: Target[] = [
       ]
     : []),
   serviceTarget('batch100-sqlite', freshDatabase('sqlite'), true),
+  ...(BASELINE
+    ? [
+        serviceTarget('baseline-sqlite', freshDatabase('sqlite'), false, BASELINE),
+        ...(POSTGRES_URL ? [serviceTarget('baseline-postgres', freshDatabase('postgres'), false, BASELINE)] : []),
+        serviceTarget('baseline-batch100-sqlite', freshDatabase('sqlite'), true, BASELINE),
+      ]
+    : []),
 ];
 
 function cpuMs(pid: number): number {

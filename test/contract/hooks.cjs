@@ -15,7 +15,7 @@ if (!CONTRACT_CLIENT_ID || !CONTRACT_TOKEN || !CONTRACT_UNSCOPED_TOKEN) {
 const BODY_LIMIT_BYTES = 64 * 1024;
 const BATCH_BODY_LIMIT_BYTES = 1024 * 1024;
 
-const PUBLIC_PATH = /^\/(health\/|metrics$|openapi\.(json|yaml)$|docs(\/|$))/;
+const PUBLIC_PATH = /^\/(health\/|metrics$|openapi\.(json|yaml)$|docs(\/|$)|audits\/checkpoint\/key$)/;
 
 function expectedHeader(transaction, name) {
   const headers = transaction.expected.headers ?? {};
@@ -129,8 +129,8 @@ hooks.beforeEach(async (transaction, done) => {
   done();
 });
 
-// GET /audits/{id}, as opposed to /audits/export and /audits/verify.
-const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}$/;
+// GET /audits/{id} and /audits/{id}/proof, as opposed to /audits/export and /audits/verify.
+const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}(\/proof)?(\?.*)?$/;
 const SUBSCRIPTION_PATH = /^\/audits\/subscriptions\/[0-9a-f]{8}-[0-9a-f-]{27}/;
 let storedEventId;
 
@@ -176,9 +176,18 @@ async function prepare(transaction) {
       transaction.skip = true;
       return;
     }
-    // GET /audits/{id}: the example id names no event; read the one stored before the run.
-    if (request.method === 'GET' && EVENT_PATH.test(request.uri)) {
-      transaction.fullPath = transaction.request.uri = `/audits/${storedEventId}`;
+    // GET /audits/{id}(/proof): the example id names no event; read the one stored before the
+    // run, in the current tree (the example treeSize is past a fresh log's size).
+    const event = EVENT_PATH.exec(request.uri);
+    if (request.method === 'GET' && event) {
+      transaction.fullPath = transaction.request.uri = `/audits/${storedEventId}${event[1] ?? ''}`;
+    }
+    // Tree sizes the example log has: it holds at least the event stored before the run.
+    if (/^\/audits\/(consistency|verify)\?/.test(request.uri)) {
+      transaction.fullPath = transaction.request.uri = transaction.fullPath
+        .replace(/([?&])from=\d+/, '$1from=1')
+        .replace(/([?&])to=\d+/, '$1to=1')
+        .replace(/([?&])since=\d+/, '$1since=1');
     }
     // /audits/subscriptions/{id}…: the example id names nothing; each transaction gets a fresh
     // subscription (one of them deletes its own).
