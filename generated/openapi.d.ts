@@ -547,6 +547,7 @@ export interface paths {
          *       were refused, by `ErrorResponse` reason (`bad_request`, `unauthorized`, `forbidden`, …).
          *     - `audit_event_batch_size`: events per committed write request (histogram).
          *     - `audit_write_queue_depth`: events waiting to be written.
+         *     - `audit_monitor_events_verified_total`, `audit_monitor_failures_total`: what the log monitor recomputed, and the tenant logs it found broken (no per-tenant label).
          *     - `audit_db_pool_connections{state}`: database connections `used` and `free`;
          *       `audit_db_pool_pending_acquires`: requests waiting for a connection.
          *     - The default Node.js process metrics (`process_*`, `nodejs_*`).
