@@ -4,7 +4,6 @@
 // its salt later leaves the commitment, so every hash still holds.
 import { hash, randomBytes } from 'node:crypto';
 import type { StoredAuditEvent } from './api';
-import { canonicalJson } from './canonicalJson';
 
 /** Bytes of random salt per personal-data value. */
 export const SALT_BYTES = 16;
@@ -35,7 +34,12 @@ export function saltsFor(
 
 /** base64(SHA-256(salt || UTF-8 value)): a personal-data value as the leaf commits to it. */
 export function commitment(salt: string, value: string): string {
-  return hash('sha256', Buffer.concat([Buffer.from(salt, 'base64'), Buffer.from(value, 'utf8')]), 'base64');
+  // One buffer, one hash call: this runs for every personal-data value stored or verified.
+  const input = Buffer.allocUnsafe(SALT_BYTES + Buffer.byteLength(value, 'utf8'));
+  const saltLength = input.write(salt, 0, SALT_BYTES, 'base64');
+  if (saltLength !== SALT_BYTES) throw new Error(`a salt is ${SALT_BYTES} bytes`);
+  input.write(value, SALT_BYTES, 'utf8');
+  return hash('sha256', input, 'base64');
 }
 
 /**
@@ -47,12 +51,15 @@ export function leafText(event: HashedEvent, salts: Salts): string {
   const s = JSON.stringify;
   let tags = '';
   if (event.tags !== undefined) {
-    const committed = Object.entries(event.tags).map(([key, value]) => {
-      const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
-      if (typeof salt !== 'string') throw new Error(`tag ${s(key)} has no salt`);
-      return [key, commitment(salt, value)];
-    });
-    tags = `"tags":${canonicalJson(Object.fromEntries(committed))},`;
+    // canonicalJson of the committed tags, written out: sort() orders keys by UTF-16 code units.
+    const entries = Object.keys(event.tags)
+      .sort()
+      .map((key) => {
+        const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
+        if (typeof salt !== 'string') throw new Error(`tag ${s(key)} has no salt`);
+        return `${s(key)}:"${commitment(salt, event.tags![key])}"`;
+      });
+    tags = `"tags":{${entries.join(',')}},`;
   }
   return (
     `{"action":${s(event.action)},"id":${s(event.id)},"imsOrgId":${s(event.imsOrgId)},` +
@@ -62,9 +69,11 @@ export function leafText(event: HashedEvent, salts: Salts): string {
   );
 }
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-
 /** The event's leaf hash, base64(SHA-256(0x00 || leaf bytes)) (RFC 9162 §2.1.1). */
 export function eventLeafHash(event: HashedEvent, salts: Salts): string {
-  return hash('sha256', Buffer.concat([LEAF_PREFIX, Buffer.from(leafText(event, salts), 'utf8')]), 'base64');
+  const text = leafText(event, salts);
+  const input = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));
+  input[0] = 0x00;
+  input.write(text, 1, 'utf8');
+  return hash('sha256', input, 'base64');
 }
