@@ -140,7 +140,11 @@ describe('The client package, installed from its tarball by outside consumers', 
     ) as {
       dependencies: Record<string, string>;
     };
-    expect(manifest.dependencies).to.deep.equal({ 'openapi-fetch': '0.17.0' });
+    expect(manifest.dependencies).to.deep.equal({
+      '@noble/curves': '2.4.0',
+      '@noble/hashes': '2.4.0',
+      'openapi-fetch': '0.17.0',
+    });
   });
 
   for (const name of Object.keys(CONSUMERS)) {
