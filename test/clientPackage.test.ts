@@ -208,7 +208,7 @@ describe('The README client section', () => {
         return lines.map((line) => line.slice(indent)).join('\n');
       },
     );
-    expect(regions).to.have.length(3);
+    expect(regions).to.have.length(4);
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(
       readme.indexOf('## The client package'),
