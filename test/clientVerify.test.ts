@@ -492,6 +492,10 @@ describe('Client verification: leaf hashes', () => {
     ];
     for (const variant of variants) expect(leafHashOf(variant), JSON.stringify(variant)).to.not.equal(expected);
     expect(leafHashOf({ ...event, leafHash: 'other' })).to.equal(expected);
+    // Every member as served is hashed, one JSON.parse makes of "__proto__" too.
+    const extra = JSON.parse(JSON.stringify(event).replace('{', '{"__proto__":{"x":1},')) as StoredAuditEvent;
+    expect(Object.hasOwn(extra, '__proto__')).to.equal(true);
+    expect(leafHashOf(extra)).to.not.equal(expected);
   });
 
   it('refuses an event whose salts are missing or malformed, naming the field', () => {
@@ -511,12 +515,14 @@ describe('Client verification: leaf hashes', () => {
         /salts\.tags\.extra is the salt of a tag/,
       ],
       [{ ...event, userIdentifier: 7 }, /userIdentifier is not a string/],
+      [{ ...event, tags: { constructor: 'x' } }, /salts\.tags\.constructor is missing/],
+      [{ ...event, deep: JSON.parse('['.repeat(5000) + ']'.repeat(5000)) as unknown }, /nested more than 32 levels/],
       [null, /not a JSON object/],
     ];
     for (const [bad, why] of cases)
       expect(
         refusal(() => leafHashOf(bad as StoredAuditEvent)),
-        JSON.stringify(bad),
+        why.source,
       ).to.match(why);
   });
 });

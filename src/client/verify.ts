@@ -61,22 +61,25 @@ export interface VerifiedInclusion {
 export function leafHashOf(event: StoredAuditEvent): string {
   const record: unknown = event;
   if (!isRecord(record)) throw new VerificationError('the event is not a JSON object');
-  const hashed: Record<string, unknown> = {};
+  // Without a prototype, so that a "__proto__" member of parsed JSON stays a member (and is hashed).
+  const hashed: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(record)) if (key !== 'leafHash' && key !== 'salts') hashed[key] = record[key];
 
   const salts = record.salts;
   if (!isRecord(salts))
     throw new VerificationError('the event has no salts object, so its leaf hash cannot be recomputed');
-  hashed.userIdentifier = personalData('userIdentifier', record.userIdentifier, salts.userIdentifier);
+  const userSalt = Object.hasOwn(salts, 'userIdentifier') ? salts.userIdentifier : undefined;
+  hashed.userIdentifier = personalData('userIdentifier', record.userIdentifier, userSalt);
 
   const tags = record.tags;
   const tagSalts = salts.tags;
   if (tagSalts !== undefined && !isRecord(tagSalts)) throw new VerificationError('salts.tags is not an object');
   if (tags !== undefined) {
     if (!isRecord(tags)) throw new VerificationError('tags is not an object');
-    const committed: Record<string, string> = {};
+    const committed: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const key of Object.keys(tags)) {
-      committed[key] = personalData(`tags.${key}`, tags[key], tagSalts?.[key], `salts.tags.${key}`);
+      const salt = tagSalts !== undefined && Object.hasOwn(tagSalts, key) ? tagSalts[key] : undefined;
+      committed[key] = personalData(`tags.${key}`, tags[key], salt, `salts.tags.${key}`);
     }
     hashed.tags = committed;
   }
@@ -106,9 +109,11 @@ function personalData(field: string, value: unknown, salt: unknown, saltField = 
 
 /**
  * RFC 8785 (JCS): keys sorted by UTF-16 code units (sort()'s default order), no whitespace,
- * strings and numbers as JSON.stringify writes them, which RFC 8785 adopts.
+ * strings and numbers as JSON.stringify writes them, which RFC 8785 adopts. An event is two
+ * levels deep; the depth bound keeps a crafted one from overflowing the stack.
  */
-function canonicalJson(value: unknown): string {
+function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > MAX_DEPTH) throw new VerificationError(`the event is nested more than ${MAX_DEPTH} levels deep`);
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value))
       throw new VerificationError('the event holds a number JSON cannot hold');
@@ -116,12 +121,12 @@ function canonicalJson(value: unknown): string {
     if (json === undefined) throw new VerificationError('the event holds a value JSON cannot hold');
     return json;
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, depth + 1)).join(',')}]`;
   const record = value as Record<string, unknown>;
   const members = Object.keys(record)
     .sort()
     .filter((key) => record[key] !== undefined)
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key], depth + 1)}`);
   return `{${members.join(',')}}`;
 }
 
@@ -440,6 +445,7 @@ function parseCheckpointText(text: string): Omit<Checkpoint, 'keyName' | 'keyId'
 
 const HASH_SIZE = 32;
 const SALT_SIZE = 16;
+const MAX_DEPTH = 32;
 /** The signature type byte c2sp.org/signed-note assigns to Ed25519. */
 const ALG_ED25519 = 0x01;
 const SIGNATURE_PREFIX = '\u2014 '; // em dash, space
