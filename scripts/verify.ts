@@ -5,12 +5,25 @@
 // Exit status: 0 intact, 1 broken, 2 usage or database error.
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { DatabaseConfig } from '../src/config';
 
 if (process.argv.includes('--offline')) {
-  // Before any database code is loaded: the offline check needs none of the server.
-  const { verifyOffline } = await import('./verifyOffline');
+  // Before any database code is loaded: the offline check needs none of the server. It runs as an
+  // esbuild bundle, as npm start runs the service: under tsx the client's sources are CommonJS,
+  // and tsx's conversion of noble's ESM for them makes the check about four times slower.
+  const { build } = await import('esbuild');
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('verifyOffline.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    logLevel: 'warning',
+  });
+  const code = Buffer.from(bundle.outputFiles[0].contents).toString('base64');
+  const { verifyOffline } = (await import(`data:text/javascript;base64,${code}`)) as typeof import('./verifyOffline');
   const status = await verifyOffline(process.argv.slice(2));
   await new Promise((resolve) => process.stdout.write('', resolve));
   process.exit(status);

@@ -38,8 +38,10 @@ export async function verifyOffline(argv: readonly string[], out: Output = conso
     const options = readOptions(argv);
     return await verifyExport(options, out);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    out.error(`verify: ${error.message}`);
+    // Anything unforeseen is "any other error" too, never the exit 1 of a broken log.
+    out.error(
+      error instanceof UsageError ? `verify: ${error.message}` : `verify: unexpected error: ${(error as Error).stack}`,
+    );
     return 2;
   }
 }
