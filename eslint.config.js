@@ -100,6 +100,24 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The offline verifier checks the server with the client package alone, as any outsider can.
+    files: ['scripts/verifyOffline.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!node:|\\.\\./src/client/)',
+              message: 'scripts/verifyOffline.ts imports only the client package and Node built-ins.',
+            },
+            FROZEN_MIGRATIONS,
+          ],
+        },
+      ],
+    },
+  },
   layer(['src/store/**'], ABOVE_STORE, 'src/store may use src/domain and config only.', ['src/store/migrations/**']),
   layer(
     ['src/auth/**', 'src/docs/**'],
