@@ -82,7 +82,8 @@ export default tseslint.config(
   },
   {
     // The client package is installed by other teams on its own: it may use its own files, the
-    // generated contract types and openapi-fetch, nothing of the server and no Node built-in.
+    // generated contract types, openapi-fetch and noble's SHA-256 and Ed25519 (for verifying, in
+    // browsers too), nothing of the server and no Node built-in.
     files: ['src/client/**'],
     rules: {
       'no-restricted-imports': [
@@ -90,9 +91,28 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!\\./|\\.\\./\\.\\./generated/|openapi-fetch$)',
-              message: 'src/client imports only its own files, ../../generated/ and openapi-fetch.',
+              regex: '^(?!\\./|\\.\\./\\.\\./generated/|openapi-fetch$|@noble/(hashes|curves)/)',
+              message:
+                'src/client imports only its own files, ../../generated/, openapi-fetch and @noble/hashes and @noble/curves.',
             },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The offline verifier checks the server with the client package alone, as any outsider can.
+    files: ['scripts/verifyOffline.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!node:|\\.\\./src/client/)',
+              message: 'scripts/verifyOffline.ts imports only the client package and Node built-ins.',
+            },
+            FROZEN_MIGRATIONS,
           ],
         },
       ],

@@ -5,6 +5,9 @@
 // nearest package.json's "type" (dist/esm has its own), and one set cannot serve both.
 // The package itself is CommonJS (no "type"): esbuild then gives the CommonJS build the
 // __esModule interop that openapi-fetch's CommonJS default export needs.
+// @noble/hashes and @noble/curves ship ESM only, which require() loads only from Node 20.19 on
+// (and with a warning before 22.12), so the CommonJS build carries its own copy of what it uses;
+// the ESM build imports them, so that an application's bundle holds them once.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,7 +50,7 @@ export async function buildClient(): Promise<void> {
       format,
       platform: 'neutral',
       target: 'es2022',
-      packages: 'external',
+      ...(format === 'esm' ? { packages: 'external' as const } : { external: ['openapi-fetch'] }),
       logLevel: 'warning',
     });
   }

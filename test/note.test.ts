@@ -11,17 +11,19 @@ import {
   signNote,
   verifierKeyOf,
 } from '../src/domain/note';
+import {
+  C2SP_NOTE,
+  C2SP_VKEY,
+  ENOCH_SIG,
+  ENOCH_VKEY,
+  PETER_SIG,
+  PETER_SKEY,
+  PETER_VKEY,
+  SUMDB_CHECKPOINT,
+  SUMDB_VKEY,
+  TEXT,
+} from './helpers/vectors';
 
-// Keys, text and signatures from Go's golang.org/x/mod/sumdb/note/note_test.go (TestSign, TestOpen),
-// https://github.com/golang/mod/blob/fe2ec04f7c3c3aa6fad97631aafcff6e49e2d1db/sumdb/note/note_test.go
-const PETER_SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
-const PETER_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
-const ENOCH_VKEY = 'EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop';
-const TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
-const PETER_SIG =
-  '— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n';
-const ENOCH_SIG =
-  '— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n';
 const PETER = {
   name: 'PeterNeumann',
   keyId: 0xc74f20a3,
@@ -265,11 +267,7 @@ describe('C2SP signed notes, as Go’s sumdb/note reads and writes them', () => 
     });
 
     it('verifies the C2SP signed-note example', () => {
-      // https://github.com/C2SP/C2SP/blob/5ba5ee830903e91240fc6f9f3a7a9293d49e69c9/signed-note.md (Verifier keys, Example)
-      const verifier = parseVerifierKey('example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k');
-      const note =
-        'This is an example message.\n\n— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n';
-      expect(openNote(note, [verifier]).text).to.equal('This is an example message.\n');
+      expect(openNote(C2SP_NOTE, [parseVerifierKey(C2SP_VKEY)]).text).to.equal('This is an example message.\n');
     });
   });
 
@@ -288,13 +286,8 @@ describe('C2SP signed notes, as Go’s sumdb/note reads and writes them', () => 
     });
 
     it('opens a checkpoint sum.golang.org signed, with the key the go command pins', () => {
-      // The key: https://github.com/golang/go/blob/c674ce87c2e47699bb51e02885fb80519ecbfb27/src/cmd/go/internal/modfetch/key.go
-      // The signed tree: BenchmarkCheckpointUnsafe in transparency-dev/trillian-tessera internal/parse/parse_test.go
-      // (there without its final newline).
-      const verifier = parseVerifierKey('sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8');
-      const note =
-        'go.sum database tree\n31700353\nqINS1GRFhWHwdkUeqLEoP4yEMkTBBzxBkGwGQlVlVcs=\n\n' +
-        '— sum.golang.org Az3grnmrIUEDFqHzAElIQCPNoRFRAAdFo47fooyWKMHb89k11GJh5zHIfNCOBmwn/C3YI8oW9/C8DJ87F61QqspBYwM=\n';
+      const verifier = parseVerifierKey(SUMDB_VKEY);
+      const note = SUMDB_CHECKPOINT;
       const checkpoint = parseCheckpoint(openNote(note, [verifier]).text);
       expect(checkpoint.origin).to.equal('go.sum database tree');
       expect(checkpoint.size).to.equal(31700353);

@@ -2,7 +2,7 @@
 // checks that the README's code blocks equal these regions). The same test copies this file into
 // throwaway consumer projects, compiles it against the packed package and runs it against a live server.
 // README: import
-import { createAuditClient, createAuditLogger } from '@audit-service/client';
+import { createAuditClient, createAuditLogger, verifyEventInclusion, VerificationError } from '@audit-service/client';
 // README: end
 
 export async function typedCalls(baseUrl: string, token: () => Promise<string>): Promise<string> {
@@ -56,4 +56,23 @@ export async function batchingLogger(baseUrl: string, token: () => Promise<strin
   console.log(audit.metrics()); // { sent: 1, retried: 0, dropped: 0, failed: 0, pending: 0 }
   // README: end
   return audit.metrics();
+}
+
+/** Not run by the consumer test yet: it needs a server that serves proofs (issue #13). */
+export async function verifyingAnEvent(baseUrl: string, token: () => Promise<string>, id: string, pinnedKey: string) {
+  const audit = createAuditClient({ baseUrl, apiKey: 'my-app', token });
+  // README: verifying
+  // pinnedKey: the service's verifier key, fetched once from GET /audits/checkpoint/key and kept,
+  // e.g. 'audit.example+6f6bc5a2+AQ1bl2Sm7z7aTUWfW2hLfLj2hT0bJ3ZHf2vHqV3O6y0U'.
+  const { data: event } = await audit.GET('/audits/{id}', { params: { path: { id } } });
+  const { data: proof } = await audit.GET('/audits/{id}/proof', { params: { path: { id } } });
+  if (event === undefined || proof === undefined) throw new Error(`event ${id} not found`);
+  try {
+    const { treeSize, keyName } = verifyEventInclusion(event, proof, [pinnedKey]);
+    console.log(`event ${event.seq} is in the log of ${treeSize} events that ${keyName} signed`);
+  } catch (error) {
+    if (!(error instanceof VerificationError)) throw error;
+    console.error(`NOT verified: ${error.message}`); // e.g. "the event's content does not match its leaf hash: …"
+  }
+  // README: end
 }
