@@ -75,7 +75,10 @@ async function measure(kind: DatabaseKind): Promise<Record<string, number | stri
       inclusion = [];
       for (const id of ids) inclusion.push(await time(`/audits/${id}/proof`));
       consistency = [];
-      for (const seq of seqs) consistency.push(await time(`/audits/consistency?imsOrgId=${encodeURIComponent(ORG)}&from=${seq}&to=${EVENTS}`));
+      for (const seq of seqs)
+        consistency.push(
+          await time(`/audits/consistency?imsOrgId=${encodeURIComponent(ORG)}&from=${seq}&to=${EVENTS}`),
+        );
     } finally {
       await service.kill('SIGTERM');
     }

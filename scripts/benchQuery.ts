@@ -63,7 +63,12 @@ async function seed(db: Knex, postgres: boolean, org: string, firstRow: number, 
     );
   }
   // Reads only: the tree (leaf hashes, nodes, head root) is not real, so this tenant does not verify.
-  await db('audit_log_heads').insert({ ims_org_id: org, seq: count, root_hash: Buffer.alloc(32).toString('base64'), frontier: '' });
+  await db('audit_log_heads').insert({
+    ims_org_id: org,
+    seq: count,
+    root_hash: Buffer.alloc(32).toString('base64'),
+    frontier: '',
+  });
 }
 
 function memoryKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {

@@ -49,7 +49,10 @@ function tamperSql(path: string, schema: Schema, column: string): { sql: string;
   if (schema.type === 'integer')
     return { sql: `UPDATE audit_events SET ${column} = ${column} + 1000 WHERE id = ?`, bindings: [] };
   if (path === 'salts') {
-    const salts = { userIdentifier: Buffer.alloc(16, 9).toString('base64'), tags: { region: Buffer.alloc(16, 8).toString('base64') } };
+    const salts = {
+      userIdentifier: Buffer.alloc(16, 9).toString('base64'),
+      tags: { region: Buffer.alloc(16, 8).toString('base64') },
+    };
     return { sql: `UPDATE audit_events SET ${column} = ? WHERE id = ?`, bindings: [JSON.stringify(salts)] };
   }
   if (schema.type === 'object' && typeof schema.additionalProperties === 'object')
@@ -73,7 +76,14 @@ describeEachDatabase('The leaf hash covers every stored field of StoredAuditEven
   const fields = storedFields(resolve(spec.components.schemas.StoredAuditEvent));
 
   it('finds the stored fields in the spec, each with a column of audit_events', async () => {
-    expect(fields.map(([path]) => path)).to.include.members(['id', 'seq', 'leafHash', 'salts', 'service.serviceId', 'tags']);
+    expect(fields.map(([path]) => path)).to.include.members([
+      'id',
+      'seq',
+      'leafHash',
+      'salts',
+      'service.serviceId',
+      'tags',
+    ]);
     const columns = await withKnex(database().url, (db) => db('audit_events').columnInfo());
     for (const [path] of fields) {
       expect(columns, `StoredAuditEvent.${path} has no column audit_events.${columnOf(path)}`).to.have.property(
