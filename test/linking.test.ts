@@ -9,6 +9,7 @@ import {
   linkGroup,
   type LogHead,
   planGroup,
+  sealPersonalData,
   type WriteRequest,
 } from '../src/domain/linking';
 import {
@@ -172,5 +173,18 @@ describe('Linking a group of writes (src/domain/linking.ts)', () => {
     expect(() =>
       link([{ events: [event({ timestamp: '2017-02-30T00:00:00Z' })] }], genesis('ORG-A@AdobeOrg')),
     ).to.throw(/unvalidated timestamp/);
+  });
+});
+
+describe('Personal data sealed when a request arrives (sealPersonalData)', () => {
+  it('gives the same leaves as sealing at commit time would, with the salts it made', () => {
+    const events = [event({ imsOrgId: 'S', tags: { region: 'eu', __proto__: 'x' } }), event({ imsOrgId: 'S' })];
+    const personal = sealPersonalData(events);
+    const linked = link([{ events, personal }], genesis('S')).events.map((e) => e.event);
+    linked.forEach((stored, i) => {
+      expect(stored.salts).to.equal(personal[i].salts);
+      const { leafHash: leaf, salts, ...hashed } = stored;
+      expect(eventLeafHash(hashed, salts)).to.equal(leaf);
+    });
   });
 });

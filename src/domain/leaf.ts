@@ -42,22 +42,45 @@ export function commitment(salt: string, value: string): string {
   return hash('sha256', input, 'base64');
 }
 
+/** Each personal-data value's commitment, as the leaf holds it in place of the value. */
+export interface Commitments {
+  userIdentifier: string;
+  tags?: Record<string, string>;
+}
+
+/** The commitments of an event's personal-data values under its salts; throws if a tag has no salt. */
+export function commitmentsOf(event: Pick<HashedEvent, 'userIdentifier' | 'tags'>, salts: Salts): Commitments {
+  const userIdentifier = commitment(salts.userIdentifier, event.userIdentifier);
+  if (event.tags === undefined) return { userIdentifier };
+  const tags = event.tags;
+  return {
+    userIdentifier,
+    // fromEntries defines own properties, so a tag named __proto__ is a tag like any other.
+    tags: Object.fromEntries(
+      Object.keys(tags).map((key) => {
+        const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
+        if (typeof salt !== 'string') throw new Error(`tag ${JSON.stringify(key)} has no salt`);
+        return [key, commitment(salt, tags[key])];
+      }),
+    ),
+  };
+}
+
 /**
  * The leaf bytes' text: canonicalJson of the hashed form (a test checks this against it),
  * written out in RFC 8785 key order because it runs for every stored and verified event.
- * Throws if a tag has no salt.
  */
-export function leafText(event: HashedEvent, salts: Salts): string {
+export function leafText(event: HashedEvent, commitments: Commitments): string {
   const s = JSON.stringify;
   let tags = '';
   if (event.tags !== undefined) {
-    // canonicalJson of the committed tags, written out: sort() orders keys by UTF-16 code units.
+    // The committed tags, written out: sort() orders keys by UTF-16 code units, as RFC 8785 asks.
+    const committed = commitments.tags ?? {};
     const entries = Object.keys(event.tags)
       .sort()
       .map((key) => {
-        const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
-        if (typeof salt !== 'string') throw new Error(`tag ${s(key)} has no salt`);
-        return `${s(key)}:"${commitment(salt, event.tags![key])}"`;
+        if (!Object.hasOwn(committed, key)) throw new Error(`tag ${s(key)} has no commitment`);
+        return `${s(key)}:"${committed[key]}"`;
       });
     tags = `"tags":{${entries.join(',')}},`;
   }
@@ -65,15 +88,20 @@ export function leafText(event: HashedEvent, salts: Salts): string {
     `{"action":${s(event.action)},"id":${s(event.id)},"imsOrgId":${s(event.imsOrgId)},` +
     `"receivedAt":${s(event.receivedAt)},"resource":{"resourceId":${s(event.resource.resourceId)}},"seq":${event.seq},` +
     `"service":{"serviceId":${s(event.service.serviceId)}},"source":${s(event.source)},${tags}` +
-    `"timestamp":${s(event.timestamp)},"userIdentifier":${s(commitment(salts.userIdentifier, event.userIdentifier))}}`
+    `"timestamp":${s(event.timestamp)},"userIdentifier":"${commitments.userIdentifier}"}`
   );
 }
 
-/** The event's leaf hash, base64(SHA-256(0x00 || leaf bytes)) (RFC 9162 §2.1.1). */
-export function eventLeafHash(event: HashedEvent, salts: Salts): string {
-  const text = leafText(event, salts);
+/** The leaf hash of an event with these commitments, SHA-256(0x00 || leaf bytes) (RFC 9162 §2.1.1). */
+export function leafHashOf(event: HashedEvent, commitments: Commitments): Buffer {
+  const text = leafText(event, commitments);
   const input = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));
   input[0] = 0x00;
   input.write(text, 1, 'utf8');
-  return hash('sha256', input, 'base64');
+  return hash('sha256', input, 'buffer');
+}
+
+/** The event's leaf hash in base64, from its values and salts. */
+export function eventLeafHash(event: HashedEvent, salts: Salts): string {
+  return leafHashOf(event, commitmentsOf(event, salts)).toString('base64');
 }

@@ -6,7 +6,7 @@ import type { AuditEvent, StoredAuditEvent } from './api';
 import { toBase64 } from './crypto';
 import { uuidv7 } from './ids';
 import { formatInstant, parseInstant } from './instant';
-import { eventLeafHash, SALT_BYTES, saltCount, saltsFor } from './leaf';
+import { type Commitments, commitmentsOf, leafHashOf, SALT_BYTES, saltCount, type Salts, saltsFor } from './leaf';
 import { appendLeaf, EMPTY_FRONTIER, type Frontier, frontierRoot, type Hash, isTileLevel } from './merkle';
 
 /** Identifies a retried request: the client's key and the hash of what it sent. */
@@ -18,7 +18,31 @@ export interface IdempotencyClaim {
 
 export interface WriteRequest {
   events: AuditEvent[];
+  /**
+   * Each event's salts and commitments (sealPersonalData), made when the request arrives: they
+   * do not depend on the log, so computing them then keeps their hashing off the commit's
+   * critical path. linkGroup makes them itself when they are absent.
+   */
+  personal?: PersonalData[];
   idempotency?: IdempotencyClaim;
+}
+
+/** An event's fresh salts, and the commitments to its personal-data values under them. */
+export interface PersonalData {
+  salts: Salts;
+  commitments: Commitments;
+}
+
+/** Fresh salts and the commitments for each of the events, from one call to the CSPRNG. */
+export function sealPersonalData(events: readonly AuditEvent[]): PersonalData[] {
+  let count = 0;
+  for (const event of events) count += saltCount(event.tags);
+  const random = randomBytes(count * SALT_BYTES);
+  let cut = 0;
+  return events.map((event) => {
+    const salts = saltsFor(event.tags, random.subarray(cut, (cut += saltCount(event.tags) * SALT_BYTES)));
+    return { salts, commitments: commitmentsOf(event, salts) };
+  });
 }
 
 export type WriteOutcome =
@@ -165,24 +189,18 @@ export function linkGroup(
   const nodes: TreeNode[] = [];
   const keys: KeyRecord[] = [];
   const outcomes: (WriteOutcome | undefined)[] = requests.map(() => undefined);
-  // One call to the CSPRNG for the whole group's salts.
-  let salts = 0;
-  for (const i of plan.storing) for (const event of requests[i].events) salts += saltCount(event.tags);
-  const random = randomBytes(salts * SALT_BYTES);
-  let cut = 0;
   for (const i of plan.storing) {
-    const eventIds = requests[i].events.map((event) => {
+    const personal = requests[i].personal ?? sealPersonalData(requests[i].events);
+    const eventIds = requests[i].events.map((event, j) => {
       const org = event.imsOrgId;
       const frontier = frontiers.get(org) ?? heads.get(org)?.frontier;
       if (!frontier) throw new Error(`no log head for ${org}`);
       const occurredAt = parseInstant(event.timestamp);
       if (occurredAt === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
       const hashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: frontier.size + 1 };
-      const size = saltCount(hashed.tags) * SALT_BYTES;
-      const eventSalts = saltsFor(hashed.tags, random.subarray(cut, (cut += size)));
-      const leafHash = eventLeafHash(hashed, eventSalts);
-      const linked: StoredAuditEvent = { ...hashed, salts: eventSalts, leafHash };
-      const grown = appendLeaf(frontier, Buffer.from(leafHash, 'base64'), (node) => {
+      const leaf = leafHashOf(hashed, personal[j].commitments);
+      const linked: StoredAuditEvent = { ...hashed, salts: personal[j].salts, leafHash: leaf.toString('base64') };
+      const grown = appendLeaf(frontier, leaf, (node) => {
         if (isTileLevel(node.level)) nodes.push({ imsOrgId: org, ...node });
       });
       frontiers.set(org, grown);

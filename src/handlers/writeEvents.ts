@@ -5,6 +5,7 @@ import { AuditError } from '../domain/errors';
 import type { OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
 import { canonicalJson } from '../domain/canonicalJson';
+import { sealPersonalData } from '../domain/linking';
 import type { EventWriter } from '../store/eventWriter';
 
 /**
@@ -25,7 +26,11 @@ export async function writeEvents(
     // The operation is part of the request: the same key and body on the other endpoint is a different request.
     requestHash: createHash('sha256').update(canonicalJson({ operationId, events })).digest('hex'),
   };
-  const outcome = await writer.write({ events, idempotency: idempotency || undefined });
+  const outcome = await writer.write({
+    events,
+    personal: sealPersonalData(events),
+    idempotency: idempotency || undefined,
+  });
   switch (outcome.kind) {
     case 'stored':
       metrics.recordAccepted(outcome.eventIds.length); // a replay stored nothing, so it counts nothing
