@@ -2,7 +2,7 @@
 // JSON of its hashed form, which is the event as served without `leafHash` and `salts`, each
 // personal-data value replaced by its salted commitment SHA-256(salt || value). Erasing a value and
 // its salt later leaves the commitment, so every hash still holds.
-import { hash, randomBytes } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 import type { StoredAuditEvent } from './api';
 
 /** Bytes of random salt per personal-data value. */
@@ -18,13 +18,27 @@ export function saltCount(tags: Record<string, string> | undefined): number {
   return 1 + (tags === undefined ? 0 : Object.keys(tags).length);
 }
 
-/**
- * Fresh salts for an event's personal-data values, cut from `random` (saltCount(tags) ×
- * SALT_BYTES bytes from a CSPRNG): one randomBytes call serves a whole commit group.
- */
+// Salts are cut from a pool of CSPRNG output, each byte used once: a randomBytes call per event
+// cost about 2.8 µs, a slice of the pool 0.1 (Node's randomUUID caches its entropy the same way).
+const POOL_BYTES = 64 * 1024;
+const pool = Buffer.alloc(POOL_BYTES);
+let poolAt = POOL_BYTES;
+
+/** `length` bytes from the platform's CSPRNG, never handed out twice. */
+export function randomSaltBytes(length: number): Buffer {
+  if (length > POOL_BYTES) return randomFillSync(Buffer.alloc(length));
+  if (poolAt + length > POOL_BYTES) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  // A copy: the pool is refilled in place once used up.
+  return Buffer.from(pool.subarray(poolAt, (poolAt += length)));
+}
+
+/** Fresh salts for an event's personal-data values, cut from `random` (saltCount(tags) × SALT_BYTES CSPRNG bytes). */
 export function saltsFor(
   tags: Record<string, string> | undefined,
-  random: Buffer = randomBytes(SALT_BYTES * saltCount(tags)),
+  random: Buffer = randomSaltBytes(SALT_BYTES * saltCount(tags)),
 ): Salts {
   const cut = (i: number) => random.toString('base64', i * SALT_BYTES, (i + 1) * SALT_BYTES);
   if (tags === undefined) return { userIdentifier: cut(0) };
@@ -94,11 +108,8 @@ export function leafText(event: HashedEvent, commitments: Commitments): string {
 
 /** The leaf hash of an event with these commitments, SHA-256(0x00 || leaf bytes) (RFC 9162 §2.1.1). */
 export function leafHashOf(event: HashedEvent, commitments: Commitments): Buffer {
-  const text = leafText(event, commitments);
-  const input = Buffer.allocUnsafe(1 + Buffer.byteLength(text, 'utf8'));
-  input[0] = 0x00;
-  input.write(text, 1, 'utf8');
-  return hash('sha256', input, 'buffer');
+  // U+0000 is the one byte 0x00 in UTF-8: the prefix and the text hash as one string, no copy.
+  return hash('sha256', `\u0000${leafText(event, commitments)}`, 'buffer');
 }
 
 /** The event's leaf hash in base64, from its values and salts. */

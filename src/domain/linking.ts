@@ -1,13 +1,22 @@
 // The rules of a group commit, for either database: which requests store events, how their
 // events join their tenants' logs (Merkle trees), and what a retried request is answered. Plain
 // values in, plain values out; the store runs the SQL around it.
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditEvent, StoredAuditEvent } from './api';
 import { toBase64 } from './crypto';
 import { uuidv7 } from './ids';
 import { formatInstant, parseInstant } from './instant';
-import { type Commitments, commitmentsOf, leafHashOf, SALT_BYTES, saltCount, type Salts, saltsFor } from './leaf';
-import { appendLeaf, EMPTY_FRONTIER, type Frontier, frontierRoot, type Hash, isTileLevel } from './merkle';
+import {
+  type Commitments,
+  commitmentsOf,
+  leafHashOf,
+  randomSaltBytes,
+  SALT_BYTES,
+  saltCount,
+  type Salts,
+  saltsFor,
+} from './leaf';
+import { appendLeafInPlace, EMPTY_FRONTIER, type Frontier, frontierRoot, type Hash, isTileLevel } from './merkle';
 
 /** Identifies a retried request: the client's key and the hash of what it sent. */
 export interface IdempotencyClaim {
@@ -33,11 +42,11 @@ export interface PersonalData {
   commitments: Commitments;
 }
 
-/** Fresh salts and the commitments for each of the events, from one call to the CSPRNG. */
+/** Fresh salts and the commitments for each of the events. */
 export function sealPersonalData(events: readonly AuditEvent[]): PersonalData[] {
   let count = 0;
   for (const event of events) count += saltCount(event.tags);
-  const random = randomBytes(count * SALT_BYTES);
+  const random = randomSaltBytes(count * SALT_BYTES);
   let cut = 0;
   return events.map((event) => {
     const salts = saltsFor(event.tags, random.subarray(cut, (cut += saltCount(event.tags) * SALT_BYTES)));
@@ -183,27 +192,40 @@ export function linkGroup(
   now: number,
   idempotencyTtlMs: number,
 ): LinkedGroup {
-  const frontiers = new Map<string, Frontier>();
+  // Each org's frontier as it grows: copied once from its head, then appended to in place.
+  const frontiers = new Map<string, { size: number; hashes: Hash[] }>();
   const receivedAt = formatInstant(now);
   const events: LinkedEvent[] = [];
   const nodes: TreeNode[] = [];
   const keys: KeyRecord[] = [];
   const outcomes: (WriteOutcome | undefined)[] = requests.map(() => undefined);
+  let org = '';
+  const keepTileNode = (level: number, index: number, hash: Hash) => {
+    if (isTileLevel(level)) nodes.push({ imsOrgId: org, level, index, hash });
+  };
   for (const i of plan.storing) {
     const personal = requests[i].personal ?? sealPersonalData(requests[i].events);
     const eventIds = requests[i].events.map((event, j) => {
-      const org = event.imsOrgId;
-      const frontier = frontiers.get(org) ?? heads.get(org)?.frontier;
-      if (!frontier) throw new Error(`no log head for ${org}`);
+      org = event.imsOrgId;
+      let frontier = frontiers.get(org);
+      if (!frontier) {
+        const head = heads.get(org);
+        if (!head) throw new Error(`no log head for ${org}`);
+        frontier = { size: head.frontier.size, hashes: [...head.frontier.hashes] };
+        frontiers.set(org, frontier);
+      }
       const occurredAt = parseInstant(event.timestamp);
       if (occurredAt === undefined) throw new Error(`unvalidated timestamp reached the store: ${event.timestamp}`);
-      const hashed = { ...normalise(event, occurredAt), id: uuidv7(now), receivedAt, seq: frontier.size + 1 };
-      const leaf = leafHashOf(hashed, personal[j].commitments);
-      const linked: StoredAuditEvent = { ...hashed, salts: personal[j].salts, leafHash: leaf.toString('base64') };
-      const grown = appendLeaf(frontier, leaf, (node) => {
-        if (isTileLevel(node.level)) nodes.push({ imsOrgId: org, ...node });
-      });
-      frontiers.set(org, grown);
+      // One object, filled in place (spreading it twice per event measured in the commit thread's profile).
+      const linked = normalise(event, occurredAt) as StoredAuditEvent;
+      linked.id = uuidv7(now);
+      linked.receivedAt = receivedAt;
+      linked.seq = frontier.size + 1;
+      const leaf = leafHashOf(linked, personal[j].commitments);
+      linked.salts = personal[j].salts;
+      linked.leafHash = leaf.toString('base64');
+      appendLeafInPlace(frontier.hashes, frontier.size, leaf, keepTileNode);
+      frontier.size += 1;
       events.push({ event: linked, occurredAt, receivedAt: now });
       return linked.id;
     });
@@ -226,7 +248,7 @@ export function linkGroup(
   }
   const moved = new Map<string, LogHead>();
   for (const [org, frontier] of frontiers) {
-    moved.set(org, { size: frontier.size, rootHash: toBase64(frontierRoot(frontier)), frontier });
+    moved.set(org, { size: frontier.size, rootHash: toBase64(frontierRoot(frontier)), frontier: { ...frontier } });
   }
   return { events, nodes, keys, heads: moved, outcomes: outcomes as WriteOutcome[] };
 }

@@ -224,18 +224,31 @@ export const EMPTY_FRONTIER: Frontier = { size: 0, hashes: [] };
  * frontier instead of from stored hashes.
  */
 export function appendLeaf(frontier: Frontier, leaf: Hash, completed: (node: StoredNode) => void = () => {}): Frontier {
-  requireHash(leaf, 'leaf hash');
   const hashes = [...frontier.hashes];
+  appendLeafInPlace(hashes, frontier.size, leaf, (level, index, hash) => completed({ level, index, hash }));
+  return { size: frontier.size + 1, hashes };
+}
+
+/**
+ * appendLeaf on a frontier's hashes in place (the frontier of `size` leaves becomes that of
+ * size + 1): for appending many leaves without copying the frontier for each one.
+ */
+export function appendLeafInPlace(
+  hashes: Hash[],
+  size: number,
+  leaf: Hash,
+  completed: (level: number, index: number, hash: Hash) => void,
+): void {
+  requireHash(leaf, 'leaf hash');
   let hash = leaf;
   let level = 0;
   // Each trailing 1 bit of the old size is a subtree of the same height as the one being built.
-  for (let n = frontier.size; isOdd(n); n = half(n)) {
+  for (let n = size; isOdd(n); n = half(n)) {
     hash = nodeHash(hashes.pop()!, hash);
     level++;
-    completed({ level, index: Math.floor(frontier.size / 2 ** level), hash });
+    completed(level, Math.floor(size / 2 ** level), hash);
   }
   hashes.push(hash);
-  return { size: frontier.size + 1, hashes };
 }
 
 /** The tree hash of the tree whose frontier this is. */
