@@ -118,6 +118,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audits/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a tenant's retention policy
+         * @description The tenant's retention policy and how far its log has been pruned. A
+         *     tenant without a policy of its own (also one without any events yet)
+         *     answers the service's default (`RETENTION_DEFAULT`, `null` when unset:
+         *     keep forever) with `inherited: true`. The token needs scope
+         *     `audit.admin` and must cover the org.
+         */
+        get: operations["getRetentionPolicy"];
+        /**
+         * Set a tenant's retention policy and legal hold
+         * @description Sets the tenant's own policy, replacing the default. Every
+         *     `RETENTION_INTERVAL` (1 h by default) the purge job deletes a
+         *     **prefix** of the tenant's log: every event up to the highest `seq`
+         *     whose own `receivedAt`, and every earlier event's, is older than
+         *     `retention`; so there is never a hole in the middle. The leaf hashes
+         *     of the deleted events stay in the stored tree, so every checkpoint,
+         *     every proof of the remaining events and `GET /audits/verify` (which
+         *     reports `prunedThrough`) still verify; a pruned event is `404`, and
+         *     lists and exports start after the pruned prefix. Each purge appends
+         *     an event to the tenant's own log: action `audit.retention.purge`,
+         *     source and `service.serviceId` `audit-service`, tags
+         *     `prunedThrough` and `count`.
+         *
+         *     `retention: null` keeps the events forever, whatever the default.
+         *     `legalHold: true` stops every purge of the tenant until it is set
+         *     back to `false`. The tenant need not have events yet. The token needs
+         *     scope `audit.admin` and must cover the org.
+         */
+        put: operations["putRetentionPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audits/export": {
         parameters: {
             query?: never;
@@ -675,6 +719,16 @@ export interface components {
         ChainVerification: {
             imsOrgId: components["schemas"]["ImsOrgId"];
             /**
+             * Format: int64
+             * @description The highest `seq` removed by retention (0 when nothing was). Those
+             *     events' rows are gone; verification starts from the stored tree
+             *     of that size (its kept leaf hashes and nodes) and recomputes the
+             *     events after it, and a row with a `seq` up to `prunedThrough`
+             *     breaks the log (it was inserted).
+             * @example 0
+             */
+            prunedThrough: number;
+            /**
              * @description Whether every event checked hashes to its stored leaf hash (each
              *     personal-data value matching its salted commitment), the seqs run
              *     without gaps up to the head and no row lies outside them, and the
@@ -721,6 +775,41 @@ export interface components {
              * @example event 17 does not match its leaf hash: it was edited
              */
             reason?: string;
+        };
+        /**
+         * @description How long events are kept after they were received: an ISO 8601
+         *     duration of weeks, days, hours, minutes and seconds
+         *     (`P[nW][nD][T[nH][nM][nS]]`, whole numbers, e.g. `P90D`, `P2W`,
+         *     `PT12H`, `PT2S`), at least 1 second and at most 36,500 days.
+         *     Months and years are refused (`P1M`, `P1Y`: they are not a fixed
+         *     length; write `P30D` or `P365D`), as are negative and fractional
+         *     durations. `null` keeps events forever.
+         * @example P90D
+         */
+        RetentionDuration: string | null;
+        RetentionPolicy: {
+            retention: components["schemas"]["RetentionDuration"];
+            /**
+             * @description While `true`, nothing of the tenant is purged.
+             * @example false
+             */
+            legalHold: boolean;
+        };
+        RetentionPolicyState: {
+            retention: components["schemas"]["RetentionDuration"];
+            /** @example false */
+            legalHold: boolean;
+            /**
+             * @description `true` when the tenant has no policy of its own and this is the service default (`RETENTION_DEFAULT`).
+             * @example false
+             */
+            readonly inherited: boolean;
+            /**
+             * Format: int64
+             * @description The highest `seq` purged so far (0 when nothing was); events 1 to `prunedThrough` are gone, their leaf hashes kept in the tree.
+             * @example 1200
+             */
+            readonly prunedThrough: number;
         };
         /**
          * @description An audit event as stored: every field exactly as posted (the timestamp
@@ -1664,7 +1753,8 @@ export interface operations {
                      *       "headSeq": 42,
                      *       "headHash": "9f2c4b1d0e8a7f6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817065f4e",
                      *       "treeSize": 42,
-                     *       "rootHash": "Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE="
+                     *       "rootHash": "Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=",
+                     *       "prunedThrough": 0
                      *     }
                      */
                     "application/json": components["schemas"]["ChainVerification"];
@@ -1687,6 +1777,116 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getRetentionPolicy: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The effective policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "retention": "P90D",
+                     *       "legalHold": false,
+                     *       "inherited": false,
+                     *       "prunedThrough": 1200
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RetentionPolicyState"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    putRetentionPolicy: {
+        parameters: {
+            query: {
+                /**
+                 * @description The tenant whose events to read. The token's `orgs` claim must cover it.
+                 * @example ACME@AdobeOrg
+                 */
+                imsOrgId: components["parameters"]["imsOrgId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "retention": "P90D",
+                 *       "legalHold": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["RetentionPolicy"];
+            };
+        };
+        responses: {
+            /** @description The policy as stored, and how far the log has been pruned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "retention": "P90D",
+                     *       "legalHold": false,
+                     *       "inherited": false,
+                     *       "prunedThrough": 0
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RetentionPolicyState"];
+                };
+            };
+            /** @description The body is not a policy, or `retention` is not a positive ISO 8601 duration the service accepts; the message names the problem. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "bad_request",
+                     *       "message": "body.retention \"P1M\": months and years are not a fixed length; give weeks, days, hours, minutes or seconds, e.g. P30D",
+                     *       "details": [
+                     *         {
+                     *           "path": "body.retention",
+                     *           "message": "months and years are not a fixed length; give weeks, days, hours, minutes or seconds, e.g. P30D"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseRetention } from './domain/retention';
 
 /** Where events are kept: the embedded SQLite file, or a PostgreSQL server. */
 export type DatabaseConfig = { client: 'sqlite'; filename: string } | { client: 'postgres'; connectionString: string };
@@ -60,6 +61,11 @@ export interface Config {
   http: HttpLimits;
   /** The log monitor: how often it verifies what each tenant appended (0: never), and every how many rounds the whole log. */
   monitor: { intervalMs: number; fullEvery: number };
+  /**
+   * Retention (#14): the default for tenants without a policy of their own (undefined: keep
+   * forever), as its ISO 8601 text and in ms, and how often the purge job runs.
+   */
+  retention: { default?: { text: string; ms: number }; intervalMs: number };
 }
 
 /** How long a client may take and how many connections it may hold; see the README's Configuration. */
@@ -104,6 +110,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 10, 3600_000),
       pollMs: integer(env, 'STREAM_POLL_MS', 500, 10, 60_000),
       stallMs: integer(env, 'STREAM_STALL_MS', 30_000, 10, 3600_000),
+    },
+    retention: {
+      default: env.RETENTION_DEFAULT
+        ? { text: env.RETENTION_DEFAULT, ms: duration(env, 'RETENTION_DEFAULT') }
+        : undefined,
+      intervalMs: env.RETENTION_INTERVAL ? duration(env, 'RETENTION_INTERVAL') : 3600_000,
     },
     webhooks: webhookConfig(env, auth.mode === 'dev'),
     http: httpLimits(env),
@@ -225,6 +237,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** An ISO 8601 duration of weeks to seconds (see src/domain/retention.ts), in ms. */
+function duration(env: NodeJS.ProcessEnv, name: string): number {
+  const raw = env[name] ?? '';
+  const parsed = parseRetention(raw);
+  if ('problem' in parsed) throw new ConfigError(`${name} "${raw.slice(0, 40)}": ${parsed.problem}`);
+  return parsed.ms;
 }
 
 function oneOf(env: NodeJS.ProcessEnv, name: string, fallback: string, allowed: string[]): string {

@@ -19,6 +19,7 @@ import { EventStreams } from './http/eventStream';
 import { Deliverer } from './http/deliverer';
 import { SubscriptionStore } from './store/subscriptions';
 import { LogMonitor } from './monitor';
+import { RetentionJob } from './retention';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
 const MAX_EVENTS_PER_COMMIT = 2000;
@@ -30,6 +31,8 @@ export interface Service {
   app: Koa;
   store: AuditStore;
   monitor: LogMonitor;
+  /** The retention purge job (#14). */
+  retention: RetentionJob;
   writer: EventWriter;
   logger: Logger;
   server?: Server;
@@ -95,6 +98,11 @@ export async function createService(config: Config, logger: Logger = createLogge
       config.monitor.fullEvery,
     );
     monitor.start();
+    const retention = new RetentionJob(store, writer, logger.child({ component: 'retention' }), {
+      intervalMs: config.retention.intervalMs,
+      defaultMs: config.retention.default?.ms,
+    });
+    retention.start();
     const purgeKeys = () =>
       store
         .deleteExpiredIdempotencyKeys()
@@ -109,6 +117,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       app,
       store,
       monitor,
+      retention,
       writer,
       logger,
       async listen() {
@@ -122,6 +131,8 @@ export async function createService(config: Config, logger: Logger = createLogge
         const streamsClosed = streams.closeAll();
         if (service.server) await http.close();
         clearInterval(purgeTimer);
+        // Before the writer drains: a purge's event goes through it.
+        await retention.stop();
         // Requests still waiting for a commit are answered before the database goes away.
         await writer.drain();
         await streamsClosed;

@@ -14,6 +14,8 @@ import { getMetrics } from './getMetrics';
 import { getOpenApiJson } from './getOpenApiJson';
 import { getOpenApiYaml } from './getOpenApiYaml';
 import { getReadiness } from './getReadiness';
+import { getRetentionPolicy } from './getRetentionPolicy';
+import { putRetentionPolicy } from './putRetentionPolicy';
 import { listAuditEvents } from './listAuditEvents';
 import { streamAuditEvents } from './streamAuditEvents';
 import { createSubscription } from './createSubscription';
@@ -49,4 +51,6 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getCheckpointKey,
   getInclusionProof,
   getConsistencyProof,
+  getRetentionPolicy,
+  putRetentionPolicy,
 };

@@ -8,6 +8,7 @@ import type { Database, PoolStats } from './db';
 import { translateErrors } from './errors';
 import { PostgresCommitter } from './postgresCommitter';
 import { LogStore } from './logStore';
+import { RetentionStore } from './retention';
 import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
 import { turn, withinBytes } from './steps';
 import { SqliteCommitter } from './sqliteCommitter';
@@ -81,6 +82,8 @@ interface RowKey {
  */
 export class AuditStore implements Committer {
   readonly log: LogStore;
+  /** Tenants' retention policies and the purge of their logs' oldest events (#14). */
+  readonly retention: RetentionStore;
   private readonly db: Knex;
   private readonly postgres: boolean;
   private readonly committer: Committer;
@@ -95,6 +98,7 @@ export class AuditStore implements Committer {
     const { config, pool } = database;
     this.postgres = config.client === 'postgres';
     this.log = new LogStore(this.db, this.postgres);
+    this.retention = new RetentionStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
     } else if (config.client === 'sqlite') {

@@ -2,6 +2,8 @@
 // frontier) per tenant, each event's leaf hash in its row, and the nodes at every TILE_HEIGHT-th
 // level in audit_tree_nodes. Any other node is computed from at most 2^(TILE_HEIGHT-1) stored
 // ones below it, so a proof reads a few hundred hashes in two queries whatever the log's size.
+// Retention (#14) deletes a prefix of a log's event rows and keeps their leaf hashes as level-0
+// nodes in audit_tree_nodes (up to the head's pruned_through), so the tree stays whole.
 import type { Knex } from 'knex';
 import type { ChainVerification } from '../domain/api';
 import { canonicalJson } from '../domain/canonicalJson';
@@ -61,6 +63,9 @@ export interface VerifyOptions {
   sinceRoot?: string;
   onProgress?: (checked: number, total: number) => void;
 }
+
+/** A head as stored: the tree's head, and the seq up to which retention deleted the events' rows. */
+type StoredHead = LogHead & { prunedThrough: number };
 
 export class LogStore {
   constructor(
@@ -165,7 +170,11 @@ export class LogStore {
     return { reader: (wanted) => wanted.map((node) => computed.get(nodeKey(node))!) };
   }
 
-  /** The stored hashes in `ranges`, by nodeKey: leaves from the events, higher levels from audit_tree_nodes. */
+  /**
+   * The stored hashes in `ranges`, by nodeKey: leaves from the events, or for the pruned prefix
+   * from the level-0 nodes a purge kept (which win, should a row be inserted there), higher
+   * levels from audit_tree_nodes.
+   */
   private async readStored(imsOrgId: string, ranges: NodeRange[]): Promise<Map<string, Hash>> {
     const found = new Map<string, Hash>();
     const leaves = ranges.filter((range) => range.level === 0);
@@ -181,7 +190,8 @@ export class LogStore {
         if (hash) found.set(nodeKey({ level: 0, index: Number(row.seq) - 1 }), hash);
       }
     }
-    const higher = ranges.filter((range) => range.level > 0);
+    // Level 0 too: an index probe that finds nothing for a log that was never pruned.
+    const higher = ranges;
     if (higher.length > 0) {
       const rows = await this.db<NodeRow>('audit_tree_nodes')
         .where('ims_org_id', imsOrgId)
@@ -201,11 +211,13 @@ export class LogStore {
     return found;
   }
 
-  private async readHead(imsOrgId: string): Promise<LogHead> {
-    const row = await this.db<HeadRow>('audit_log_heads')
+  private async readHead(imsOrgId: string): Promise<StoredHead> {
+    const row = await this.db<HeadRow & { pruned_through: number | string }>('audit_log_heads')
       .where({ ims_org_id: imsOrgId })
-      .first('seq', 'root_hash', 'frontier');
-    return row ? fromHeadRow(row) : EMPTY_HEAD;
+      .first('seq', 'root_hash', 'frontier', 'pruned_through');
+    return row
+      ? { ...fromHeadRow(row), prunedThrough: Number(row.pruned_through) }
+      : { ...EMPTY_HEAD, prunedThrough: 0 };
   }
 
   /**
@@ -217,151 +229,184 @@ export class LogStore {
    * the tenant is accounted for: the walk reads seq 1..head, and any row below 1, past the head or
    * (SQLite) with a seq that is not an integer breaks the log, named by its id and seq. With
    * `since`, the walk starts from the stored tree of that size. Stops at the first bad position.
+   *
+   * After a purge (#14) the rows up to pruned_through are gone: the walk starts from the stored
+   * tree of that size (the kept leaf hashes and nodes), and a row at or below it breaks the log.
+   * A purge that runs meanwhile deletes rows the walk expected, so a verification that fails
+   * while pruned_through moved is run once more, from the new prefix.
    */
   async verify(imsOrgId: string, options: VerifyOptions = {}): Promise<ChainVerification> {
     return translateErrors(async () => {
-      const head = await this.readHead(imsOrgId);
-      const { since, onProgress = () => {} } = options;
-      if (since !== undefined && since > head.size) {
-        throw new AuditError('bad_request', `since (${since}) is past the log's current size, ${head.size}`);
-      }
-      const result: ChainVerification = {
-        imsOrgId,
-        verified: false,
-        count: 0,
-        headSeq: head.size,
-        headHash: '0'.repeat(64),
-        treeSize: head.size,
-        rootHash: head.rootHash,
-        ...(since !== undefined && { since }),
-      };
-      const broken = (brokenAt: number, reason: string): ChainVerification => ({ ...result, brokenAt, reason });
-      let frontier: Frontier = EMPTY_FRONTIER;
-      if (since) {
-        try {
-          const hashes = await this.hashes(imsOrgId, nodesForTreeHash(since));
-          frontier = { size: since, hashes: hashes.reader(nodesForTreeHash(since)) };
-        } catch (error) {
-          if (error instanceof DamagedTreeError)
-            return broken(since, `the stored tree of size ${since} is incomplete: ${error.message}`);
-          throw error;
-        }
-        result.sinceRootHash = toBase64(frontierRoot(frontier));
-        if (options.sinceRoot !== undefined && result.sinceRootHash !== options.sinceRoot) {
-          return broken(
-            since,
-            `the tree of size ${since} no longer has the root verified before: the log was rewritten`,
-          );
-        }
-      }
-      const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
-      let lastLeaf: string | undefined;
-      while (frontier.size < head.size) {
-        const expectedSeq = frontier.size + 1;
-        await turn();
-        // Sizes first, then only as many whole rows as fit the page's bytes.
-        const keys = await tenant()
-          .andWhere('seq', '>=', expectedSeq)
-          .andWhere('seq', '<=', head.size)
-          .orderBy('seq')
-          .limit(VERIFY_PAGE)
-          .select<{ seq: number | string; size: number | string }[]>(
-            'seq',
-            // About the row's size: its long columns, and room for the rest.
-            this.db.raw(
-              `octet_length(salts) + octet_length(user_identifier) + octet_length(resource_id) + coalesce(octet_length(${this.postgres ? 'tags::text' : 'tags'}), 0) + 500 AS size`,
-            ),
-          );
-        if (keys.length === 0) break;
-        await turn();
-        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
-        const rows = await tenant()
-          .andWhere('seq', '>=', expectedSeq)
-          .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
-          .orderBy('seq');
-        const completed: StoredNode[] = [];
-        for (const row of rows) {
-          const want = frontier.size + 1;
-          const seq = this.logSeq(row.seq);
-          if (seq === undefined) {
-            return broken(want, `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the log`);
-          }
-          if (seq !== want) {
-            return seq > want
-              ? broken(want, `event ${want} is missing: the log jumps to ${seq}`)
-              : broken(want, `event ${row.id} repeats seq ${seq}`);
-          }
-          result.count += 1;
-          const problem = this.storedFormProblem(row);
-          if (problem) return broken(seq, `event ${seq} (${row.id}) ${problem}: it was edited`);
-          const event = fromRow(row);
-          let recomputed: string | undefined;
-          try {
-            recomputed = eventLeafHash(event, event.salts);
-          } catch {
-            recomputed = undefined;
-          }
-          const leaf = storedHash(row.leaf_hash);
-          if (recomputed === undefined || recomputed !== row.leaf_hash || !leaf) {
-            return broken(seq, `event ${seq} (${row.id}) does not match its leaf hash: it was edited`);
-          }
-          frontier = appendLeaf(frontier, leaf, (node) => {
-            if (isTileLevel(node.level)) completed.push(node);
-          });
-          lastLeaf = row.leaf_hash;
-        }
-        const damaged = await this.compareStored(imsOrgId, completed);
-        if (damaged) {
-          const first = damaged.index * 2 ** damaged.level + 1;
-          return broken(
-            first,
-            `the events ${first} to ${first + 2 ** damaged.level - 1} do not give the stored tree node over them ` +
-              `(level ${damaged.level}): an event and its leaf hash were rewritten, or the node was`,
-          );
-        }
-        onProgress(result.count, head.size - (since ?? 0));
-      }
-      if (frontier.size < head.size) {
-        return broken(
-          frontier.size + 1,
-          `events ${frontier.size + 1} to ${head.size} are missing from the end of the log`,
-        );
-      }
-      if (toBase64(frontierRoot(frontier)) !== head.rootHash || !sameHashes(frontier.hashes, head.frontier.hashes)) {
-        return broken(
-          head.size,
-          `the log's head (size ${head.size}) does not match its events: the head was rewritten, or events were ` +
-            'replaced together with their leaf hashes',
-        );
-      }
-      if (head.size > 0) {
-        lastLeaf ??= (await tenant().where('seq', head.size).first('leaf_hash'))?.leaf_hash;
-        if (lastLeaf) result.headHash = Buffer.from(lastLeaf, 'base64').toString('hex');
-      }
-      const below = await tenant().andWhere('seq', '<', 1).orderBy('seq').first('id', 'seq');
-      if (below) {
-        const seq = this.logSeq(below.seq);
-        return broken(
-          seq ?? 0,
-          `event ${below.id} has seq ${describeSeq(below.seq)}, before the log's start: it was inserted`,
-        );
-      }
-      // An event past the head is genuine only if the commit that stored it also moved the head
-      // past it. Read the events first and the head second, so a commit landing in between
-      // cannot pass for an insertion. Descending, SQLite puts a text or blob seq first.
-      const beyond = await tenant().andWhere('seq', '>', head.size).orderBy('seq', 'desc').first('id', 'seq');
-      const now = await this.readHead(imsOrgId);
-      if (beyond) {
-        const seq = this.logSeq(beyond.seq);
-        if (seq === undefined || seq > now.size) {
-          return broken(
-            seq ?? now.size + 1,
-            `event ${beyond.id} has seq ${describeSeq(beyond.seq)}, beyond the log's head (seq ${now.size}): it was inserted`,
-          );
-        }
-      }
-      return { ...result, verified: true };
+      const result = await this.verifyOnce(imsOrgId, options);
+      if (result.verified || (await this.readHead(imsOrgId)).prunedThrough === result.prunedThrough) return result;
+      return this.verifyOnce(imsOrgId, options);
     });
+  }
+
+  private async verifyOnce(imsOrgId: string, options: VerifyOptions): Promise<ChainVerification> {
+    const head = await this.readHead(imsOrgId);
+    const pruned = head.prunedThrough;
+    const { since, onProgress = () => {} } = options;
+    if (since !== undefined && since > head.size) {
+      throw new AuditError('bad_request', `since (${since}) is past the log's current size, ${head.size}`);
+    }
+    const result: ChainVerification = {
+      imsOrgId,
+      verified: false,
+      count: 0,
+      headSeq: head.size,
+      headHash: '0'.repeat(64),
+      treeSize: head.size,
+      rootHash: head.rootHash,
+      prunedThrough: pruned,
+      ...(since !== undefined && { since }),
+    };
+    const broken = (brokenAt: number, reason: string): ChainVerification => ({ ...result, brokenAt, reason });
+    let frontier: Frontier = EMPTY_FRONTIER;
+    if (since) {
+      try {
+        const hashes = await this.hashes(imsOrgId, nodesForTreeHash(since));
+        frontier = { size: since, hashes: hashes.reader(nodesForTreeHash(since)) };
+      } catch (error) {
+        if (error instanceof DamagedTreeError)
+          return broken(since, `the stored tree of size ${since} is incomplete: ${error.message}`);
+        throw error;
+      }
+      result.sinceRootHash = toBase64(frontierRoot(frontier));
+      if (options.sinceRoot !== undefined && result.sinceRootHash !== options.sinceRoot) {
+        return broken(since, `the tree of size ${since} no longer has the root verified before: the log was rewritten`);
+      }
+    }
+    if (pruned > frontier.size) {
+      // The events up to `pruned` are gone: start from the stored tree over them.
+      try {
+        const hashes = await this.hashes(imsOrgId, nodesForTreeHash(pruned));
+        frontier = { size: pruned, hashes: hashes.reader(nodesForTreeHash(pruned)) };
+      } catch (error) {
+        if (error instanceof DamagedTreeError)
+          return broken(
+            pruned,
+            `the stored tree over the pruned events 1 to ${pruned} is incomplete: ${error.message}`,
+          );
+        throw error;
+      }
+    }
+    const start = frontier.size;
+    const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
+    let lastLeaf: string | undefined;
+    while (frontier.size < head.size) {
+      const expectedSeq = frontier.size + 1;
+      await turn();
+      // Sizes first, then only as many whole rows as fit the page's bytes.
+      const keys = await tenant()
+        .andWhere('seq', '>=', expectedSeq)
+        .andWhere('seq', '<=', head.size)
+        .orderBy('seq')
+        .limit(VERIFY_PAGE)
+        .select<{ seq: number | string; size: number | string }[]>(
+          'seq',
+          // About the row's size: its long columns, and room for the rest.
+          this.db.raw(
+            `octet_length(salts) + octet_length(user_identifier) + octet_length(resource_id) + coalesce(octet_length(${this.postgres ? 'tags::text' : 'tags'}), 0) + 500 AS size`,
+          ),
+        );
+      if (keys.length === 0) break;
+      await turn();
+      // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
+      const rows = await tenant()
+        .andWhere('seq', '>=', expectedSeq)
+        .andWhere('seq', '<=', withinBytes(keys, VERIFY_PAGE_BYTES).at(-1)!.seq)
+        .orderBy('seq');
+      const completed: StoredNode[] = [];
+      for (const row of rows) {
+        const want = frontier.size + 1;
+        const seq = this.logSeq(row.seq);
+        if (seq === undefined) {
+          return broken(want, `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the log`);
+        }
+        if (seq !== want) {
+          return seq > want
+            ? broken(want, `event ${want} is missing: the log jumps to ${seq}`)
+            : broken(want, `event ${row.id} repeats seq ${seq}`);
+        }
+        result.count += 1;
+        const problem = this.storedFormProblem(row);
+        if (problem) return broken(seq, `event ${seq} (${row.id}) ${problem}: it was edited`);
+        const event = fromRow(row);
+        let recomputed: string | undefined;
+        try {
+          recomputed = eventLeafHash(event, event.salts);
+        } catch {
+          recomputed = undefined;
+        }
+        const leaf = storedHash(row.leaf_hash);
+        if (recomputed === undefined || recomputed !== row.leaf_hash || !leaf) {
+          return broken(seq, `event ${seq} (${row.id}) does not match its leaf hash: it was edited`);
+        }
+        frontier = appendLeaf(frontier, leaf, (node) => {
+          if (isTileLevel(node.level)) completed.push(node);
+        });
+        lastLeaf = row.leaf_hash;
+      }
+      const damaged = await this.compareStored(imsOrgId, completed);
+      if (damaged) {
+        const first = damaged.index * 2 ** damaged.level + 1;
+        return broken(
+          first,
+          `the events ${first} to ${first + 2 ** damaged.level - 1} do not give the stored tree node over them ` +
+            `(level ${damaged.level}): an event and its leaf hash were rewritten, or the node was`,
+        );
+      }
+      onProgress(result.count, head.size - start);
+    }
+    if (frontier.size < head.size) {
+      return broken(
+        frontier.size + 1,
+        `events ${frontier.size + 1} to ${head.size} are missing from the end of the log`,
+      );
+    }
+    if (toBase64(frontierRoot(frontier)) !== head.rootHash || !sameHashes(frontier.hashes, head.frontier.hashes)) {
+      return broken(
+        head.size,
+        `the log's head (size ${head.size}) does not match its events: the head was rewritten, or events were ` +
+          'replaced together with their leaf hashes',
+      );
+    }
+    if (head.size > 0) {
+      lastLeaf ??= (await tenant().where('seq', head.size).first('leaf_hash'))?.leaf_hash;
+      // Every event was pruned (a purge's own event is appended after it, so only for a moment).
+      lastLeaf ??= (
+        await this.db<NodeRow>('audit_tree_nodes')
+          .where({ ims_org_id: imsOrgId, level: 0, idx: head.size - 1 })
+          .first('hash')
+      )?.hash;
+      if (lastLeaf) result.headHash = Buffer.from(lastLeaf, 'base64').toString('hex');
+    }
+    // Below 1, or in the pruned prefix, whose rows a purge deleted (a real seq such as 0.5 too).
+    const below = await tenant()
+      .andWhere('seq', '<', pruned + 1)
+      .orderBy('seq')
+      .first('id', 'seq');
+    if (below) {
+      const seq = this.logSeq(below.seq);
+      const where = seq !== undefined && seq >= 1 ? `in the pruned prefix (1 to ${pruned})` : "before the log's start";
+      return broken(seq ?? 0, `event ${below.id} has seq ${describeSeq(below.seq)}, ${where}: it was inserted`);
+    }
+    // An event past the head is genuine only if the commit that stored it also moved the head
+    // past it. Read the events first and the head second, so a commit landing in between
+    // cannot pass for an insertion. Descending, SQLite puts a text or blob seq first.
+    const beyond = await tenant().andWhere('seq', '>', head.size).orderBy('seq', 'desc').first('id', 'seq');
+    const now = await this.readHead(imsOrgId);
+    if (beyond) {
+      const seq = this.logSeq(beyond.seq);
+      if (seq === undefined || seq > now.size) {
+        return broken(
+          seq ?? now.size + 1,
+          `event ${beyond.id} has seq ${describeSeq(beyond.seq)}, beyond the log's head (seq ${now.size}): it was inserted`,
+        );
+      }
+    }
+    return { ...result, verified: true };
   }
 
   /** The first of `nodes` whose stored hash differs or is missing, if any. */

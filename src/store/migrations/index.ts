@@ -7,6 +7,7 @@ import * as refuseSeqOutsideChain from './20261201000000_refuse_seq_outside_chai
 import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_digest';
 import * as createWebhookSubscriptions from './20261201200000_create_webhook_subscriptions';
 import * as buildMerkleTrees from './20261202000000_build_merkle_trees';
+import * as addRetention from './20261203000000_add_retention';
 
 interface Migration {
   name: string;
@@ -26,6 +27,7 @@ const migrations: Migration[] = [
   { name: '20261201100000_key_idempotency_by_digest', ...keyIdempotencyByDigest },
   { name: '20261201200000_create_webhook_subscriptions', ...createWebhookSubscriptions },
   { name: '20261202000000_build_merkle_trees', ...buildMerkleTrees },
+  { name: '20261203000000_add_retention', ...addRetention },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
