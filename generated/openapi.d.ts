@@ -106,7 +106,12 @@ export interface paths {
          *     consistency with its size `M` (the stored tree of size `M` extended
          *     by the recomputed leaves must give the head's root), so re-verifying
          *     costs what was added. Compare the answer's `sinceRootHash` with the
-         *     root of a checkpoint of size `M` you kept. The token needs scope
+         *     root of a checkpoint of size `M` you kept.
+         *
+         *     After a retention purge (`PUT /audits/policy`) the events up to
+         *     `prunedThrough` are gone: verification starts from the stored tree
+         *     of that size (their kept leaf hashes and nodes), and a row with a
+         *     `seq` up to `prunedThrough` breaks the log. The token needs scope
          *     `audit.read` and must cover the org.
          */
         get: operations["verifyAuditChain"];

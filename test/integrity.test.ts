@@ -243,6 +243,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         headHash: Buffer.from(leaves[2]).toString('hex'),
         treeSize: 3,
         rootHash: Buffer.from(rootFromLeaves(leaves)).toString('base64'),
+        prunedThrough: 0,
       });
     });
 
@@ -256,6 +257,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         headHash: '0'.repeat(64),
         treeSize: 0,
         rootHash: Buffer.from(EMPTY_ROOT).toString('base64'),
+        prunedThrough: 0,
       });
     });
 
