@@ -96,6 +96,7 @@ export class RetentionJob {
     let prunedThrough = 0;
     // One cutoff for the round: events received while it runs are not chased.
     const at = now();
+    if (!(await this.store.retention.due(imsOrgId, at, this.options.defaultMs))) return undefined;
     try {
       for (;;) {
         const result = await this.store.retention.purgeBatch(imsOrgId, at, this.options.defaultMs, batch);

@@ -60,6 +60,26 @@ export class RetentionStore {
   }
 
   /**
+   * Whether the tenant's oldest unpurged event looks due (read without a lock or a write, so a
+   * round over many tenants that keep forever, or are held, writes nothing). purgeBatch decides
+   * again under the lock.
+   */
+  async due(imsOrgId: string, now: number, defaultMs: number | undefined): Promise<boolean> {
+    return translateErrors(async () => {
+      const { policy, prunedThrough } = await this.policy(imsOrgId);
+      if (policy?.legalHold) return false;
+      const retentionMs = policy ? retentionMsOf(policy.retention) : defaultMs;
+      if (retentionMs === undefined) return false;
+      const oldest = await this.db<EventRow>('audit_events')
+        .where({ ims_org_id: imsOrgId })
+        .andWhere('seq', '>', prunedThrough)
+        .orderBy('seq')
+        .first('received_at');
+      return oldest !== undefined && Number(oldest.received_at) < now - retentionMs;
+    });
+  }
+
+  /**
    * Purges at most `maxEvents` of the tenant's oldest events received before `now` minus its
    * retention (its policy's, else `defaultMs`; nothing under a legal hold or without a
    * retention), in one transaction that holds the tenant's head row locked: on PostgreSQL
