@@ -2,11 +2,12 @@
 // batches. A purge deletes only a prefix of the log and keeps each deleted event's leaf hash as
 // a level-0 node in audit_tree_nodes, in the same transaction that deletes its row and moves the
 // head's pruned_through, so the tree (and every checkpoint and proof) stays whole.
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Knex } from 'knex';
 import { eventLeafHash } from '../domain/leaf';
 import { parseRetention, purgeablePrefix, type RetentionPolicy } from '../domain/retention';
 import { translateErrors } from './errors';
-import { type EventRow, fromRow, type NodeRow, storedHash } from './rows';
+import { type EventRow, fromRow, NODE_COLUMNS, type NodeRow, nodeValues, storedHash } from './rows';
 
 interface PolicyRow {
   ims_org_id: string;
@@ -82,11 +83,13 @@ export class RetentionStore {
   /**
    * Purges at most `maxEvents` of the tenant's oldest events received before `now` minus its
    * retention (its policy's, else `defaultMs`; nothing under a legal hold or without a
-   * retention), in one transaction that holds the tenant's head row locked: on PostgreSQL
-   * SELECT … FOR UPDATE, so instances purging at once take turns and each re-reads
-   * pruned_through under the lock (no batch twice, no hole); on SQLite a write to the head row as
-   * the transaction's first statement, which takes the database's write lock up front as BEGIN
-   * IMMEDIATE would (knex opens with a deferred BEGIN), waiting out a commit within busy_timeout.
+   * retention), in one transaction that holds the tenant's head row locked and re-reads
+   * pruned_through and the policy under the lock, so purgers running at once take turns: no
+   * batch twice, no hole, and a legal hold set before the batch began is honoured.
+   * PostgreSQL: SELECT … FOR UPDATE of the head row (the lock commits take). SQLite: BEGIN
+   * IMMEDIATE (knex's transactions begin deferred, and a deferred one that reads first can fail
+   * to upgrade), the whole batch one synchronous step on the main connection, so no lock is held
+   * across a turn of the event loop; the wait for a commit in progress is busy_timeout's.
    */
   async purgeBatch(
     imsOrgId: string,
@@ -95,56 +98,137 @@ export class RetentionStore {
     maxEvents: number,
   ): Promise<PurgeBatch> {
     return translateErrors(() =>
-      this.db.transaction(async (trx) => {
-        const heads = () => trx('audit_log_heads').where({ ims_org_id: imsOrgId });
-        if (this.postgres) {
-          await heads().forUpdate().first('ims_org_id');
-        } else {
-          await heads().update({ pruned_through: trx.raw('pruned_through') });
-        }
-        const head = await heads().first<{ seq: number | string; pruned_through: number | string } | undefined>(
-          'seq',
-          'pruned_through',
-        );
-        if (!head) return { purged: 0, prunedThrough: 0 };
-        const prunedThrough = Number(head.pruned_through);
-        const nothing = { purged: 0, prunedThrough };
-        // The policy is read under the lock too: a legal hold set before this batch began is honoured.
-        const row = await trx<PolicyRow>('audit_retention_policies').where({ ims_org_id: imsOrgId }).first();
-        const policy = row && fromPolicyRow(row);
-        if (policy?.legalHold) return nothing;
-        const retentionMs = policy ? retentionMsOf(policy.retention) : defaultMs;
-        if (retentionMs === undefined) return nothing;
-        const rows = await trx<EventRow>('audit_events')
-          .where({ ims_org_id: imsOrgId })
-          .andWhere('seq', '>', prunedThrough)
-          .andWhere('seq', '<=', Number(head.seq))
-          .orderBy('seq')
-          .limit(maxEvents);
-        const { count, stoppedBy } = purgeablePrefix(
-          prunedThrough,
-          rows.map((r) => ({ row: r, seq: Number(r.seq), receivedAt: Number(r.received_at) })),
-          now - retentionMs,
-          ({ row: r }) => intact(r),
-        );
-        if (count === 0) return { ...nothing, stoppedBy };
-        const purged = rows.slice(0, count);
-        const through = prunedThrough + count;
-        // The leaves first: proofs of the remaining events need them once the rows are gone.
-        await trx<NodeRow>('audit_tree_nodes').insert(
-          purged.map((r) => ({ ims_org_id: imsOrgId, level: 0, idx: Number(r.seq) - 1, hash: r.leaf_hash })),
-        );
-        const deleted = await trx('audit_events')
-          .where({ ims_org_id: imsOrgId })
-          .andWhere('seq', '>', prunedThrough)
-          .andWhere('seq', '<=', through)
-          .delete();
-        // Read under the lock, so nothing else can have deleted them: anything else is a bug, and rolls back.
-        if (deleted !== count) throw new Error(`purge of ${imsOrgId}: deleted ${deleted} rows, expected ${count}`);
-        await heads().update({ pruned_through: through });
-        return { purged: count, prunedThrough: through, stoppedBy };
-      }),
+      this.postgres
+        ? this.purgePostgres(imsOrgId, now, defaultMs, maxEvents)
+        : this.purgeSqlite(imsOrgId, now, defaultMs, maxEvents),
     );
+  }
+
+  private purgePostgres(imsOrgId: string, now: number, defaultMs: number | undefined, maxEvents: number) {
+    return this.db.transaction(async (trx): Promise<PurgeBatch> => {
+      const heads = () => trx('audit_log_heads').where({ ims_org_id: imsOrgId });
+      const head = await heads().forUpdate().first<LockedHead | undefined>('seq', 'pruned_through');
+      const policy = await trx<PolicyRow>('audit_retention_policies').where({ ims_org_id: imsOrgId }).first();
+      const due = dueFrom(head, policy, defaultMs);
+      if (!due) return { purged: 0, prunedThrough: Number(head?.pruned_through ?? 0) };
+      const rows = await trx<EventRow>('audit_events')
+        .where({ ims_org_id: imsOrgId })
+        .andWhere('seq', '>', due.prunedThrough)
+        .andWhere('seq', '<=', due.headSeq)
+        .orderBy('seq')
+        .limit(maxEvents);
+      const plan = planPurge(imsOrgId, due, rows, now);
+      if (plan.nodes.length === 0) return plan.result;
+      // The leaves first: proofs of the remaining events need them once the rows are gone.
+      await trx<NodeRow>('audit_tree_nodes').insert(plan.nodes);
+      const deleted = await trx('audit_events')
+        .where({ ims_org_id: imsOrgId })
+        .andWhere('seq', '>', due.prunedThrough)
+        .andWhere('seq', '<=', plan.result.prunedThrough)
+        .delete();
+      checkDeleted(imsOrgId, deleted, plan.nodes.length);
+      await heads().update({ pruned_through: plan.result.prunedThrough });
+      return plan.result;
+    });
+  }
+
+  private async purgeSqlite(
+    imsOrgId: string,
+    now: number,
+    defaultMs: number | undefined,
+    maxEvents: number,
+  ): Promise<PurgeBatch> {
+    // knex's one SQLite connection, taken from its pool so nothing else uses it meanwhile.
+    const client = this.db.client as {
+      acquireConnection(): Promise<BetterSqlite3.Database>;
+      releaseConnection(connection: BetterSqlite3.Database): Promise<void>;
+    };
+    const connection = await client.acquireConnection();
+    try {
+      const batch = connection.transaction((): PurgeBatch => {
+        const head = connection
+          .prepare<[string], LockedHead>('SELECT seq, pruned_through FROM audit_log_heads WHERE ims_org_id = ?')
+          .get(imsOrgId);
+        const policy = connection
+          .prepare<[string], PolicyRow>('SELECT * FROM audit_retention_policies WHERE ims_org_id = ?')
+          .get(imsOrgId);
+        const due = dueFrom(head, policy, defaultMs);
+        if (!due) return { purged: 0, prunedThrough: Number(head?.pruned_through ?? 0) };
+        const rows = connection
+          .prepare<[string, number, number, number], EventRow>(
+            'SELECT * FROM audit_events WHERE ims_org_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+          )
+          .all(imsOrgId, due.prunedThrough, due.headSeq, maxEvents);
+        const plan = planPurge(imsOrgId, due, rows, now);
+        if (plan.nodes.length === 0) return plan.result;
+        const insertNode = connection.prepare(
+          `INSERT INTO audit_tree_nodes (${NODE_COLUMNS.join(', ')}) VALUES (${NODE_COLUMNS.map(() => '?').join(', ')})`,
+        );
+        for (const node of plan.nodes) insertNode.run(...nodeValues(node));
+        const { changes } = connection
+          .prepare('DELETE FROM audit_events WHERE ims_org_id = ? AND seq > ? AND seq <= ?')
+          .run(imsOrgId, due.prunedThrough, plan.result.prunedThrough);
+        checkDeleted(imsOrgId, changes, plan.nodes.length);
+        connection
+          .prepare('UPDATE audit_log_heads SET pruned_through = ? WHERE ims_org_id = ?')
+          .run(plan.result.prunedThrough, imsOrgId);
+        return plan.result;
+      });
+      return batch.immediate();
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  }
+}
+
+interface LockedHead {
+  seq: number | string;
+  pruned_through: number | string;
+}
+
+interface Due {
+  prunedThrough: number;
+  headSeq: number;
+  retentionMs: number;
+}
+
+/** What the locked head and the policy say: whether anything may be purged, and after which seq. */
+function dueFrom(
+  head: LockedHead | undefined,
+  row: PolicyRow | undefined,
+  defaultMs: number | undefined,
+): Due | undefined {
+  if (!head) return undefined;
+  const policy = row && fromPolicyRow(row);
+  if (policy?.legalHold) return undefined;
+  const retentionMs = policy ? retentionMsOf(policy.retention) : defaultMs;
+  if (retentionMs === undefined) return undefined;
+  return { prunedThrough: Number(head.pruned_through), headSeq: Number(head.seq), retentionMs };
+}
+
+/** Of the oldest unpurged rows, the prefix to purge, as the level-0 nodes that will keep their leaf hashes. */
+function planPurge(
+  imsOrgId: string,
+  due: Due,
+  rows: EventRow[],
+  now: number,
+): { nodes: NodeRow[]; result: PurgeBatch } {
+  const { count, stoppedBy } = purgeablePrefix(
+    due.prunedThrough,
+    rows.map((row) => ({ row, seq: Number(row.seq), receivedAt: Number(row.received_at) })),
+    now - due.retentionMs,
+    ({ row }) => intact(row),
+  );
+  const nodes = rows
+    .slice(0, count)
+    .map((row) => ({ ims_org_id: imsOrgId, level: 0, idx: Number(row.seq) - 1, hash: row.leaf_hash }));
+  return { nodes, result: { purged: count, prunedThrough: due.prunedThrough + count, stoppedBy } };
+}
+
+/** Rows read under the lock cannot have been deleted by anyone else: a mismatch is a bug, and rolls back. */
+function checkDeleted(imsOrgId: string, deleted: number, expected: number): void {
+  if (deleted !== expected) {
+    throw new Error(`purge of ${JSON.stringify(imsOrgId)}: deleted ${deleted} rows, expected ${expected}`);
   }
 }
 
