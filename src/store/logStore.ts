@@ -1,7 +1,7 @@
 // The tenants' logs as Merkle trees (RFC 9162), as the commits store them: the head (size, root,
 // frontier) per tenant, each event's leaf hash in its row, and the nodes at every TILE_HEIGHT-th
 // level in audit_tree_nodes. Any other node is computed from at most 2^(TILE_HEIGHT-1) stored
-// ones below it, so a proof reads a few hundred hashes in two queries whatever the log's size.
+// ones below it, so a proof reads about a hundred hashes in one statement whatever the log's size.
 import type { Knex } from 'knex';
 import type { ChainVerification } from '../domain/api';
 import { canonicalJson } from '../domain/canonicalJson';
