@@ -71,8 +71,9 @@ describe('Linking a group of writes (src/domain/linking.ts)', () => {
       size: 1,
       rootHash: b64(rootFromLeaves([Buffer.from(b1.leafHash, 'base64')])),
     });
-    // Leaf 255 (a1) completes the first 256-leaf subtree: the one tile-level node to store.
+    // Leaf 255 (a1) completes subtrees up to the first 256 leaves: those at tile levels are stored.
     expect(linked.nodes.map((n) => [n.imsOrgId, n.level, n.index, b64(n.hash)])).to.deep.equal([
+      ['A', 4, 15, b64(rootFromLeaves(leavesA.slice(240, 256)))],
       ['A', 8, 0, b64(rootFromLeaves(leavesA.slice(0, 256)))],
     ]);
     expect(heads.get('A'), 'the given heads are not modified').to.equal(a.head);

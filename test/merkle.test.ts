@@ -422,7 +422,10 @@ describe('Merkle tree frontier and tiles (what the store keeps)', () => {
         if (isTileLevel(node.level)) stored.set(`${node.level}/${node.index}`, node.hash);
       });
     });
-    expect([...stored.keys()].filter((key) => !key.startsWith('0/'))).to.deep.equal(['8/0', '8/1']);
+    const levels = [...stored.keys()].map((key) => Number(key.split('/')[0]));
+    // 700 leaves: 43 complete subtrees of 16 leaves (level 4), two of 256 (level 8).
+    expect([4, 8].map((level) => levels.filter((l) => l === level).length)).to.deep.equal([43, 2]);
+    expect(levels.every((level) => isTileLevel(level))).to.equal(true);
     const wanted = [
       { level: 0, index: 5 },
       { level: 3, index: 10 },
@@ -434,7 +437,7 @@ describe('Merkle tree frontier and tiles (what the store keeps)', () => {
     expect(ranges).to.deep.equal([
       { level: 0, from: 5, to: 6 },
       { level: 0, from: 80, to: 88 },
-      { level: 0, from: 512, to: 640 },
+      { level: 4, from: 32, to: 40 },
       { level: 8, from: 0, to: 2 },
     ]);
     const hashes = tiledHashes(wanted, (level, index) => stored.get(`${level}/${index}`)!);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { StoredAuditEvent } from '../domain/api';
 import type { EventFilter, Position } from '../domain/filter';
+import { isEventId } from '../domain/ids';
 import type { WriteOutcome, WriteRequest } from '../domain/linking';
 import type { Committer } from './committer';
 import type { Database, PoolStats } from './db';
@@ -39,9 +40,6 @@ const STEP_BYTES = 1024 * 1024;
 // matches nothing in a large tenant is read in windows of this many rows, with a turn of the
 // event loop between them, instead of in one scan that stops every other request.
 const SCAN_WINDOW = 1000;
-
-// Server-minted ids (UUIDv7, lower case). Anything else names no event and need not reach the database.
-const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // The equality filters' columns, each with an index (ims_org_id, column, occurred_at, id). The
 // first one a filter sets is the one a read seeks; the order puts those likely to select fewest first.
@@ -156,7 +154,7 @@ export class AuditStore implements Committer {
   }
 
   async get(id: string): Promise<StoredAuditEvent | undefined> {
-    if (!EVENT_ID.test(id)) return undefined;
+    if (!isEventId(id)) return undefined;
     const row = await translateErrors(() => this.db<EventRow>('audit_events').where({ id }).first());
     return row && fromRow(row);
   }

@@ -18,8 +18,8 @@ export interface EventRow {
   occurred_at: number | string;
   received_at: number | string;
   tags: string | Record<string, string> | null;
-  /** The salts as JSON text (see the spec's Salts). */
-  salts: string;
+  /** The salts as JSON text (see the spec's Salts); parsed already where a reader checked them. */
+  salts: string | StoredAuditEvent['salts'];
   /** base64, as served. */
   leaf_hash: string;
 }
@@ -110,7 +110,7 @@ export function fromRow(row: EventRow): StoredAuditEvent {
     timestamp: formatInstant(Number(row.occurred_at)),
     receivedAt: formatInstant(Number(row.received_at)),
     ...(tags !== null && { tags }),
-    salts: JSON.parse(row.salts) as StoredAuditEvent['salts'],
+    salts: typeof row.salts === 'string' ? (JSON.parse(row.salts) as StoredAuditEvent['salts']) : row.salts,
     leafHash: row.leaf_hash,
   };
 }
