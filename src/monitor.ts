@@ -13,6 +13,7 @@ import { openNote, parseCheckpoint, parseVerifierKey } from './domain/note';
 import { verifyConsistency } from './domain/merkle';
 import type { Metrics } from './metrics';
 import type { LogStore } from './store/logStore';
+import { forEachTenant, Rounds } from './rounds';
 
 /** What the monitor verified last for a tenant. */
 interface Verified {
@@ -26,84 +27,56 @@ export interface MonitorFinding {
   reason: string;
 }
 
-const TENANTS_PER_READ = 1000;
-
 export class LogMonitor {
   private readonly verified = new Map<string, Verified>();
-  private timer: NodeJS.Timeout | undefined;
-  private round: Promise<MonitorFinding[]> | undefined;
-  private stopped = false;
-  private rounds = 0;
+  private readonly rounds: Rounds<MonitorFinding[]>;
+  private roundsRun = 0;
 
   constructor(
     private readonly log: LogStore,
     private readonly notary: CheckpointNotary,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly fullEvery: number,
-  ) {}
+  ) {
+    this.rounds = new Rounds(intervalMs);
+  }
 
   /** Runs a round every interval (0: never). */
   start(): void {
-    if (this.intervalMs === 0) return;
-    const next = () => {
-      this.timer = setTimeout(() => {
-        void this.runRound().finally(() => {
-          if (!this.stopped) next();
-        });
-      }, this.intervalMs);
-      this.timer.unref();
-    };
-    next();
+    this.rounds.start(() => this.runRound());
   }
 
   /** Waits for a round in progress; starts no more. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.round;
+  stop(): Promise<void> {
+    return this.rounds.stop();
   }
 
   /** One round over every tenant; what it found (also logged and counted). One round at a time. */
-  runRound({ full = this.rounds % this.fullEvery === 0 } = {}): Promise<MonitorFinding[]> {
-    this.rounds++;
-    this.round ??= this.checkAll(full).finally(() => {
-      this.round = undefined;
-    });
-    return this.round;
-  }
-
-  private async checkAll(full: boolean): Promise<MonitorFinding[]> {
-    const findings: MonitorFinding[] = [];
-    let after = '';
-    for (;;) {
-      let orgs: string[];
-      try {
-        orgs = await this.log.tenantsAfter(after, TENANTS_PER_READ);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'log monitor: could not list tenants; retrying next round');
-        return findings;
-      }
-      for (const org of orgs) {
-        if (this.stopped) return findings;
-        const finding = await this.check(org, full).catch((error: unknown) => {
-          // The database being unavailable is not a finding about the log.
-          this.logger.warn({ err: error, imsOrgId: org }, 'log monitor: could not check a tenant; retrying next round');
-          return undefined;
-        });
-        if (finding) {
+  runRound({ full = this.roundsRun % this.fullEvery === 0 } = {}): Promise<MonitorFinding[]> {
+    this.roundsRun++;
+    return this.rounds.run(async () => {
+      const findings: MonitorFinding[] = [];
+      await forEachTenant(
+        this.log,
+        this.logger,
+        'log monitor',
+        () => this.rounds.stopped,
+        async (org) => {
+          // A database that cannot answer is logged by forEachTenant: it is not a finding about the log.
+          const finding = await this.check(org, full);
+          if (!finding) return;
           findings.push(finding);
           this.metrics.recordMonitorFailure();
           this.logger.error(
             finding,
             `log monitor: tenant's log is broken at seq ${finding.brokenAt}: ${finding.reason}`,
           );
-        }
-      }
-      if (orgs.length < TENANTS_PER_READ) return findings;
-      after = orgs.at(-1)!;
-    }
+        },
+      );
+      return findings;
+    });
   }
 
   private async check(imsOrgId: string, full: boolean): Promise<MonitorFinding | undefined> {

@@ -11,12 +11,12 @@ import { sealPersonalData } from './domain/linking';
 import type { AuditStore } from './store/auditStore';
 import type { EventWriter } from './store/eventWriter';
 import { turn } from './store/steps';
+import { forEachTenant, Rounds } from './rounds';
 
 // Events deleted per transaction: whole rows are read to check each one's leaf hash before only
 // that hash is kept, so at the schema's bound of about 80 kB an event a batch holds at most
 // about 40 MiB (in practice a few hundred kB).
 export const PURGE_BATCH = 500;
-const TENANTS_PER_READ = 1000;
 export const PURGE_ACTION = 'audit.retention.purge';
 export const SERVICE_IDENTITY = 'audit-service';
 
@@ -28,67 +28,43 @@ export interface PurgeReport {
 }
 
 export class RetentionJob {
-  private timer: NodeJS.Timeout | undefined;
-  private round: Promise<PurgeReport[]> | undefined;
-  private stopped = false;
+  private readonly rounds: Rounds<PurgeReport[]>;
 
   constructor(
     private readonly store: AuditStore,
     private readonly writer: EventWriter,
     private readonly logger: Logger,
     private readonly options: { intervalMs: number; defaultMs?: number; batch?: number },
-  ) {}
+  ) {
+    this.rounds = new Rounds(options.intervalMs);
+  }
 
   /** Runs a round every interval. */
   start(): void {
-    const next = () => {
-      this.timer = setTimeout(() => {
-        void this.runRound().finally(() => {
-          if (!this.stopped) next();
-        });
-      }, this.options.intervalMs);
-      this.timer.unref();
-    };
-    next();
+    this.rounds.start(() => this.runRound());
   }
 
   /** Waits for a round in progress (it stops after its current batch); starts no more. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.round;
+  stop(): Promise<void> {
+    return this.rounds.stop();
   }
 
   /** One round over every tenant: what it purged (also logged). One round at a time per instance. */
   runRound(now: () => number = Date.now): Promise<PurgeReport[]> {
-    this.round ??= this.purgeAll(now).finally(() => {
-      this.round = undefined;
+    return this.rounds.run(async () => {
+      const reports: PurgeReport[] = [];
+      await forEachTenant(
+        this.store.log,
+        this.logger,
+        'retention',
+        () => this.rounds.stopped,
+        async (org) => {
+          const report = await this.purge(org, now);
+          if (report) reports.push(report);
+        },
+      );
+      return reports;
     });
-    return this.round;
-  }
-
-  private async purgeAll(now: () => number): Promise<PurgeReport[]> {
-    const reports: PurgeReport[] = [];
-    let after = '';
-    for (;;) {
-      let orgs: string[];
-      try {
-        orgs = await this.store.log.tenantsAfter(after, TENANTS_PER_READ);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'retention: could not list tenants; retrying next round');
-        return reports;
-      }
-      for (const org of orgs) {
-        if (this.stopped) return reports;
-        const report = await this.purge(org, now).catch((error: unknown) => {
-          this.logger.warn({ err: error, imsOrgId: org }, 'retention: could not purge a tenant; retrying next round');
-          return undefined;
-        });
-        if (report) reports.push(report);
-      }
-      if (orgs.length < TENANTS_PER_READ) return reports;
-      after = orgs.at(-1)!;
-    }
   }
 
   private async purge(imsOrgId: string, now: () => number): Promise<PurgeReport | undefined> {
@@ -111,7 +87,7 @@ export class RetentionJob {
               : `retention: event ${result.stoppedBy.seq} no longer matches its leaf hash; it and what follows are not purged (GET /audits/verify says more)`,
           );
         }
-        if (result.purged < batch || this.stopped) break;
+        if (result.purged < batch || this.rounds.stopped) break;
         await turn();
       }
     } finally {
