@@ -23,15 +23,9 @@ import {
   type StoredAuditEvent,
 } from '../src/client/index';
 import { buildClient, CLIENT_DIR } from '../scripts/buildClient';
-import {
-  consistencyProof,
-  inclusionProof,
-  leafHash,
-  storedHashes,
-  storedHashIndex,
-  treeHash,
-} from '../src/domain/merkle';
-import type { Hash, HashReader } from '../src/domain/merkle';
+import { consistencyProof, inclusionProof, leafHash, treeHash } from '../src/domain/merkle';
+import { treeOf } from './helpers/memoryTree';
+import type { HashReader } from '../src/domain/merkle';
 import { formatCheckpoint, generateSignerKey, parseSignerKey, signNote, verifierKeyOf } from '../src/domain/note';
 import { buildLog } from './helpers/verifiableLog';
 import {
@@ -73,15 +67,8 @@ function refusal(call: () => unknown): string {
 
 /** A tree of the server's own making, leaf i being "leaf i". */
 function serverTree(count: number): { leaves: string[]; read: HashReader } {
-  const nodes: Hash[] = [];
-  const read: HashReader = (ids) => ids.map(({ level, index }) => nodes[storedHashIndex(level, index)]);
-  const leaves: string[] = [];
-  for (let n = 0; n < count; n++) {
-    const leaf = leafHash(Buffer.from(`leaf ${n}`));
-    for (const node of storedHashes(n, leaf, read)) nodes.push(node.hash);
-    leaves.push(b64(leaf));
-  }
-  return { leaves, read };
+  const tree = treeOf(count);
+  return { leaves: tree.leaves.map(b64), read: tree.read };
 }
 
 describe('Client verification: RFC 9162 proofs', () => {

@@ -85,7 +85,7 @@ describeEachDatabase("Each tenant's log is a Merkle tree", (database) => {
     const leaves = events.map((e) => bytes(e.leafHash));
     for (const size of [1, 2, 255, 256, 257, 511, 512, 513, SIZE]) {
       const root = rootFromLeaves(leaves.slice(0, size));
-      expect(b64(await store.log.rootAt(org, size))).to.equal(b64(root));
+      expect(b64((await store.log.inclusionProof(org, 1, size)).root)).to.equal(b64(root));
       for (const seq of new Set([1, 2, Math.ceil(size / 2), size - 1, size].filter((s) => s >= 1 && s <= size))) {
         const { proof, root: served, treeSize } = await store.log.inclusionProof(org, seq, size);
         expect(treeSize).to.equal(size);

@@ -7,14 +7,10 @@ import {
   inclusionProof,
   leafHash,
   nodeHash,
-  nodesForAppend,
   nodesForConsistencyProof,
   nodesForInclusionProof,
   nodesForTreeHash,
   rootFromLeaves,
-  splitStoredHashIndex,
-  storedHashes,
-  storedHashIndex,
   treeHash,
   verifyConsistency,
   verifyInclusion,
@@ -29,45 +25,13 @@ import {
   tiledHashes,
   tileRanges,
 } from '../src/domain/merkle';
+import { MemoryTree, treeOf } from './helpers/memoryTree';
 import { HAPPY_CONSISTENCY, HAPPY_INCLUSION, LEAF_INPUTS, NODE_HASHES, ROOT_HASHES } from './helpers/vectors';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const unhex = (text: string): Hash => new Uint8Array(Buffer.from(text, 'hex'));
 const unbase64 = (text: string): Hash => new Uint8Array(Buffer.from(text, 'base64'));
 const flipped = (hash: Hash, bit = 0): Hash => hash.map((byte, i) => (i === bit >> 3 ? byte ^ (1 << (bit & 7)) : byte));
-
-/** A store as the service will keep one: every stored hash, at its storedHashIndex position. */
-class MemoryTree {
-  readonly nodes: Hash[] = [];
-  readonly leaves: Hash[] = [];
-  reads: NodeId[][] = [];
-
-  append(leaf: Hash): void {
-    for (const node of storedHashes(this.leaves.length, leaf, this.read)) {
-      // Go's tlog order: the hashes appended for leaf n sit at consecutive positions from storedHashIndex(0, n).
-      expect(storedHashIndex(node.level, node.index), `position of ${node.level}/${node.index}`).to.equal(
-        this.nodes.length,
-      );
-      this.nodes.push(node.hash);
-    }
-    this.leaves.push(leaf);
-  }
-
-  readonly read: HashReader = (ids) => {
-    this.reads.push([...ids]);
-    return ids.map(({ level, index }) => {
-      const hash = this.nodes[storedHashIndex(level, index)];
-      if (hash === undefined) throw new Error(`node ${level}/${index} is not stored`);
-      return hash;
-    });
-  };
-}
-
-function treeOf(count: number, leafData = (i: number) => Buffer.from(`leaf ${i}`)): MemoryTree {
-  const tree = new MemoryTree();
-  for (let i = 0; i < count; i++) tree.append(leafHash(leafData(i)));
-  return tree;
-}
 
 describe('Merkle tree (RFC 9162 §2.1)', () => {
   describe('hashes', () => {
@@ -92,52 +56,13 @@ describe('Merkle tree (RFC 9162 §2.1)', () => {
     it('stores exactly the hash of every complete subtree, as the vectors list them by level and index', () => {
       const tree = new MemoryTree();
       leaves.forEach((leaf) => tree.append(leaf));
-      const stored = tree.nodes.map((hash, position) => ({ ...splitStoredHashIndex(position), hash: hex(hash) }));
+      const byNode = (a: NodeId, b: NodeId) => a.level - b.level || a.index - b.index;
+      const stored = [...tree.nodes].map(([key, hash]) => {
+        const [level, index] = key.split('/').map(Number);
+        return { level, index, hash: hex(hash) };
+      });
       const expected = NODE_HASHES.flatMap((row, level) => row.map((hash, index) => ({ level, index, hash })));
-      const byPosition = (a: NodeId, b: NodeId) =>
-        storedHashIndex(a.level, a.index) - storedHashIndex(b.level, b.index);
-      expect(stored).to.deep.equal(expected.sort(byPosition));
-    });
-  });
-
-  describe('stored hash index (Go tlog StoredHashIndex)', () => {
-    it('orders nodes as Go does: each leaf, then the subtrees it completes', () => {
-      // tlog.go: leaf n is written right after the subtrees completed by leaf n−1.
-      const order = [
-        [0, 0],
-        [0, 1],
-        [1, 0],
-        [0, 2],
-        [0, 3],
-        [1, 1],
-        [2, 0],
-        [0, 4],
-      ];
-      expect(order.map(([level, index]) => storedHashIndex(level, index))).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
-    });
-
-    it('is inverted by splitStoredHashIndex, beyond 32 bits too', () => {
-      for (let position = 0; position < 5000; position++) {
-        const { level, index } = splitStoredHashIndex(position);
-        expect(storedHashIndex(level, index)).to.equal(position);
-      }
-      for (const [level, index] of [
-        [0, 2 ** 40 + 3],
-        [7, 2 ** 33 + 1],
-        [40, 5],
-      ]) {
-        expect(splitStoredHashIndex(storedHashIndex(level, index))).to.deep.equal({ level, index });
-      }
-    });
-
-    it('reads the left siblings of the subtrees a new leaf completes', () => {
-      expect(nodesForAppend(0)).to.deep.equal([]);
-      expect(nodesForAppend(6)).to.deep.equal([]);
-      expect(nodesForAppend(7)).to.deep.equal([
-        { level: 0, index: 6 },
-        { level: 1, index: 2 },
-        { level: 2, index: 0 },
-      ]);
+      expect(stored.sort(byNode)).to.deep.equal(expected.sort(byNode));
     });
   });
 
@@ -386,8 +311,8 @@ describe('Merkle tree (RFC 9162 §2.1)', () => {
     it('refuses a reader that answers the wrong number or size of hashes', () => {
       expect(() => treeHash(3, () => [])).to.throw(/answered 0 hashes for 2 nodes/);
       expect(() => treeHash(3, (ids) => ids.map(() => new Uint8Array(31)))).to.throw(/31 bytes, not 32/);
-      expect(() => storedHashes(3, new Uint8Array(32), () => [new Uint8Array(32)])).to.throw(/answered 1 hashes for 2/);
-      expect(() => storedHashes(0, new Uint8Array(31), tree.read)).to.throw(/leaf hash is 31 bytes/);
+      expect(() => treeHash(3, () => [new Uint8Array(32)])).to.throw(/answered 1 hashes for 2/);
+      expect(() => appendLeaf(EMPTY_FRONTIER, new Uint8Array(31))).to.throw(/leaf hash is 31 bytes/);
     });
   });
 });
@@ -396,15 +321,19 @@ describe('Merkle tree frontier and tiles (what the store keeps)', () => {
   const leaves = Array.from({ length: 700 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
   const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
-  it('appends from the frontier alone: the same root and completed nodes as from every stored hash', () => {
+  it('appends from the frontier alone: the same root, and each subtree the leaf completes', () => {
     let frontier: Frontier = EMPTY_FRONTIER;
-    const all = new Map<string, Uint8Array>();
     leaves.forEach((leaf, n) => {
       const completed: string[] = [];
       frontier = appendLeaf(frontier, leaf, (node) => completed.push(`${node.level}/${node.index}/${b64(node.hash)}`));
-      const expected = storedHashes(n, leaf, (nodes) => nodes.map((node) => all.get(`${node.level}/${node.index}`)!));
-      for (const node of expected) all.set(`${node.level}/${node.index}`, node.hash);
-      expect(completed).to.deep.equal(expected.slice(1).map((node) => `${node.level}/${node.index}/${b64(node.hash)}`));
+      // Leaf n completes the subtrees ending at it: one per trailing 1 bit of n.
+      const expected: string[] = [];
+      for (let level = 1; (n + 1) % 2 ** level === 0; level++) {
+        const index = Math.floor(n / 2 ** level);
+        const hash = rootFromLeaves(leaves.slice(index * 2 ** level, (index + 1) * 2 ** level));
+        expected.push(`${level}/${index}/${b64(hash)}`);
+      }
+      expect(completed).to.deep.equal(expected);
       expect(frontier.size).to.equal(n + 1);
       if (n % 37 === 0 || n > 690)
         expect(b64(frontierRoot(frontier))).to.equal(b64(rootFromLeaves(leaves.slice(0, n + 1))));

@@ -1,7 +1,7 @@
 // A tenant's log as the Merkle tree of RFC 9162 §2.1: the tree hash, inclusion and consistency
-// proofs, and their verifiers. The storage-facing half follows Go's golang.org/x/mod/sumdb/tlog:
-// a store keeps the hash of every complete subtree, addressed by (level, index), appends them as
-// each leaf arrives (storedHashes), and a root or a proof reads O(log n) of them in one batch.
+// proofs, and their verifiers. A store keeps complete subtrees' hashes by (level, index): it
+// appends from the tree's frontier (appendLeaf), keeps the tile levels (TILE_HEIGHT), and a root
+// or a proof reads what it needs of them in one batch (the `nodesFor…` functions list it).
 //
 // Sizes and indexes are JavaScript numbers, safe integers below 2^53; the arithmetic below divides
 // rather than shifts, because JavaScript's bitwise operators truncate to 32 bits.
@@ -62,62 +62,6 @@ export interface StoredNode extends NodeId {
  * a store that reads asynchronously fetches that list first and passes a reader that returns it.
  */
 export type HashReader = (nodes: readonly NodeId[]) => readonly Hash[];
-
-/**
- * A dense linear position for a stored node, in the order nodes are appended (Go's tlog
- * StoredHashIndex, after Crosby and Wallach §3.3): leaf n's hash comes right after the hashes of
- * the subtrees that leaf n−1 completed. For stores that keep hashes in one sequence. Positions are
- * about twice the leaf count, so they stay exact for trees below 2^52 leaves.
- */
-export function storedHashIndex(level: number, index: number): number {
-  let n = index;
-  for (let l = level; l > 0; l--) n = 2 * n + 1; // the last leaf under the node, which completes it
-  let position = 0; // leaf n's own position is n + n/2 + n/4 + …: every earlier subtree of every level
-  for (let rest = n; rest > 0; rest = half(rest)) position += rest;
-  return position + level;
-}
-
-/** The inverse of storedHashIndex. */
-export function splitStoredHashIndex(position: number): NodeId {
-  // Find the last leaf n stored at or before position; it and the nodes it completes, one per
-  // trailing 1 bit of n, occupy positions storedHashIndex(0, n) and on.
-  let n = half(position); // storedHashIndex(0, n) ≤ 2n, so n ≥ position/2
-  let start = storedHashIndex(0, n);
-  for (;;) {
-    const next = start + 1 + trailingOnes(n);
-    if (next > position) break;
-    n++;
-    start = next;
-  }
-  const level = position - start;
-  return { level, index: Math.floor(n / 2 ** level) };
-}
-
-/** The nodes storedHashes(n, …) reads: the left siblings of the subtrees that leaf n completes. */
-export function nodesForAppend(n: number): NodeId[] {
-  requireSize(n, 'leaf index');
-  const nodes: NodeId[] = [];
-  for (let level = 0, i = n; i % 2 === 1; level++, i = half(i)) nodes.push({ level, index: i - 1 });
-  return nodes;
-}
-
-/**
- * What a store writes when it appends leaf n (0-based, so the tree grows to n + 1 leaves): the
- * leaf's hash and the hash of every subtree the leaf completes, computed from stored hashes.
- * At most 1 + log₂(n+1) nodes; under two on average.
- */
-export function storedHashes(n: number, leaf: Hash, read: HashReader): StoredNode[] {
-  requireHash(leaf, 'leaf hash');
-  const siblings = nodesForAppend(n);
-  const hashes = readExactly(read, siblings);
-  const stored: StoredNode[] = [{ level: 0, index: n, hash: leaf }];
-  let hash = leaf;
-  siblings.forEach((sibling, i) => {
-    hash = nodeHash(hashes[i], hash);
-    stored.push({ level: sibling.level + 1, index: half(sibling.index), hash });
-  });
-  return stored;
-}
 
 /** The nodes treeHash(size, …) reads: the complete subtrees that tile the tree, left to right. */
 export function nodesForTreeHash(size: number): NodeId[] {
@@ -220,8 +164,7 @@ export const EMPTY_FRONTIER: Frontier = { size: 0, hashes: [] };
 
 /**
  * The frontier after appending `leaf` as leaf `frontier.size`, and each subtree the leaf completes
- * (levels 1 and up, lowest first) to `completed`: the nodes storedHashes returns, from the
- * frontier instead of from stored hashes.
+ * (levels 1 and up, lowest first) to `completed`: computed from the frontier, reading nothing.
  */
 export function appendLeaf(frontier: Frontier, leaf: Hash, completed: (node: StoredNode) => void = () => {}): Frontier {
   const hashes = [...frontier.hashes];
@@ -403,9 +346,3 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 const half = (n: number): number => Math.floor(n / 2);
 const isOdd = (n: number): boolean => n % 2 === 1;
 const isPowerOfTwo = (n: number): boolean => n > 0 && 2 ** Math.round(Math.log2(n)) === n;
-
-function trailingOnes(n: number): number {
-  let count = 0;
-  for (let i = n; isOdd(i); i = half(i)) count++;
-  return count;
-}

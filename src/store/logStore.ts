@@ -162,16 +162,6 @@ export class LogStore {
     });
   }
 
-  /** The root of the tenant's tree of `size` leaves (at most the current size). */
-  async rootAt(imsOrgId: string, size: number): Promise<Hash> {
-    return translateErrors(async () => {
-      const head = await this.readHead(imsOrgId);
-      if (size > head.size)
-        throw new AuditError('bad_request', `tree size ${size} is past the log's current size, ${head.size}`);
-      return this.root(size, head, await this.hashes(imsOrgId, this.rootNodes(size, head)));
-    });
-  }
-
   private rootNodes(size: number, head: LogHead): NodeId[] {
     // The head holds the current root; an earlier one is computed from stored nodes.
     return size === head.size ? [] : nodesForTreeHash(size);

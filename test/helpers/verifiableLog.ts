@@ -3,14 +3,8 @@
 // client's leafHashOf computes: what the real server serves, until it does.
 import { randomBytes } from 'node:crypto';
 import { leafHashOf, type StoredAuditEvent } from '../../src/client/index';
-import {
-  inclusionProof,
-  storedHashes,
-  storedHashIndex,
-  treeHash,
-  type Hash,
-  type HashReader,
-} from '../../src/domain/merkle';
+import { inclusionProof, treeHash } from '../../src/domain/merkle';
+import { MemoryTree } from './memoryTree';
 import { formatCheckpoint, generateSignerKey, parseSignerKey, signNote, verifierKeyOf } from '../../src/domain/note';
 
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
@@ -73,12 +67,9 @@ export function buildLog(
   const events = Array.from({ length: count }, (_, i) =>
     storedEvent(imsOrgId, i + 1, i % 2 === 0 ? { region: 'eu-west-1', [`k${i % 5}`]: `v${i}` } : undefined),
   );
-  const nodes: Hash[] = [];
-  const read: HashReader = (ids) => ids.map(({ level, index }) => nodes[storedHashIndex(level, index)]);
-  for (const [n, event] of events.entries()) {
-    for (const node of storedHashes(n, new Uint8Array(Buffer.from(event.leafHash, 'base64')), read))
-      nodes.push(node.hash);
-  }
+  const tree = new MemoryTree();
+  for (const event of events) tree.append(new Uint8Array(Buffer.from(event.leafHash, 'base64')));
+  const read = tree.read;
   return {
     imsOrgId,
     events,
