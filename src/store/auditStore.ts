@@ -13,6 +13,7 @@ import { RetentionStore } from './retention';
 import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
 import { turn, withinBytes } from './steps';
 import { SqliteCommitter } from './sqliteCommitter';
+import { SqliteVerifiers } from './sqliteVerifiers';
 
 export type { PoolStats } from './db';
 
@@ -87,6 +88,7 @@ export class AuditStore implements Committer {
   private readonly committer: Committer;
   // SQLite: the commit thread's connection is what commits use (poolStats).
   private readonly sqliteCommitter: SqliteCommitter | undefined;
+  private readonly verifiers: SqliteVerifiers | undefined;
 
   constructor(
     private readonly database: Database,
@@ -95,7 +97,10 @@ export class AuditStore implements Committer {
     this.db = database.knex;
     const { config, pool } = database;
     this.postgres = config.client === 'postgres';
-    this.log = new LogStore(this.db, this.postgres);
+    if (config.client === 'sqlite') {
+      this.verifiers = new SqliteVerifiers({ filename: config.filename, timeoutMs: database.timeoutMs });
+    }
+    this.log = new LogStore(this.db, this.postgres, this.verifiers);
     this.retention = new RetentionStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
@@ -116,6 +121,7 @@ export class AuditStore implements Committer {
 
   async close(): Promise<void> {
     await this.committer.close();
+    await this.verifiers?.close();
     await this.database.close();
   }
 

@@ -6,17 +6,16 @@
 // nodes in audit_tree_nodes (up to the head's pruned_through), so the tree stays whole.
 import type { Knex } from 'knex';
 import type { ChainVerification, StoredAuditEvent } from '../domain/api';
-import { canonicalJson } from '../domain/canonicalJson';
 import { toBase64 } from '../domain/crypto';
 import { AuditError, UnavailableError } from '../domain/errors';
 import { isEventId } from '../domain/ids';
-import { eventLeafHash, type Salts } from '../domain/leaf';
 import { EMPTY_HEAD, type LogHead } from '../domain/linking';
 import {
   appendLeafInPlace,
   consistencyProof,
   frontierRoot,
   type Hash,
+  HASH_SIZE,
   inclusionProof,
   isTileLevel,
   type NodeId,
@@ -30,7 +29,9 @@ import {
   treeHash,
 } from '../domain/merkle';
 import { translateErrors } from './errors';
+import { checkRow, describeSeq, logSeq } from './eventCheck';
 import { type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import type { SqliteVerifiers } from './sqliteVerifiers';
 import { turn } from './steps';
 
 // Verification reads pages of this many rows, each in one short synchronous step on SQLite.
@@ -71,6 +72,8 @@ export class LogStore {
   constructor(
     private readonly db: Knex,
     private readonly postgres: boolean,
+    /** SQLite's verify threads, which check long walks in parallel. */
+    private readonly verifiers?: SqliteVerifiers,
   ) {}
 
   /** The tenant's head: size, root and frontier (the empty tree's before its first event). */
@@ -315,60 +318,73 @@ export class LogStore {
     }
     const start = frontier.size;
     const tenant = () => this.db<EventRow>('audit_events').where({ ims_org_id: imsOrgId });
-    let lastLeaf: string | undefined;
-    while (frontier.size < head.size) {
-      const expectedSeq = frontier.size + 1;
-      await turn();
-      // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
-      const rows = await tenant()
-        .andWhere('seq', '>=', expectedSeq)
-        .andWhere('seq', '<=', head.size)
-        .orderBy('seq')
-        .limit(VERIFY_PAGE);
-      if (rows.length === 0) break;
-      const completed: StoredNode[] = [];
-      for (const row of rows) {
-        const want = frontier.size + 1;
-        const seq = this.logSeq(row.seq);
-        if (seq === undefined) {
-          return broken(want, `event ${row.id} has seq ${describeSeq(row.seq)}, which is no place in the log`);
+    let lastLeaf: Hash | undefined;
+    // The tile-level nodes the walk completed since it last compared them with the stored ones.
+    const completed: StoredNode[] = [];
+    const append = (leaf: Hash) => {
+      appendLeafInPlace(frontier.hashes, frontier.size, leaf, (level, index, hash) => {
+        if (isTileLevel(level)) completed.push({ level, index, hash });
+      });
+      frontier.size += 1;
+      result.count += 1;
+      lastLeaf = leaf;
+    };
+    const compareCompleted = async (): Promise<ChainVerification | undefined> => {
+      const damaged = await this.compareStored(imsOrgId, completed.splice(0));
+      if (!damaged) return undefined;
+      const first = damaged.index * 2 ** damaged.level + 1;
+      return broken(
+        first,
+        `the events ${first} to ${first + 2 ** damaged.level - 1} do not give the stored tree node over them ` +
+          `(level ${damaged.level}): an event and its leaf hash were rewritten, or the node was`,
+      );
+    };
+    // On SQLite, threads check long walks stretch by stretch; from the first stretch that does
+    // not check out, the main thread walks on by itself and names what is wrong.
+    let stretches =
+      this.verifiers && head.size - frontier.size >= this.verifiers.minEvents
+        ? this.verifiers.stretches(imsOrgId, frontier.size + 1, head.size)
+        : undefined;
+    try {
+      while (frontier.size < head.size) {
+        if (stretches) {
+          const next = await stretches.next();
+          const stretch = next.done ? undefined : next.value;
+          if (stretch?.leaves && stretch.from === frontier.size + 1) {
+            for (let at = 0; at < stretch.leaves.length; at += HASH_SIZE) {
+              append(stretch.leaves.subarray(at, at + HASH_SIZE));
+            }
+            const damaged = await compareCompleted();
+            if (damaged) return damaged;
+            onProgress(result.count, head.size - start);
+            continue;
+          }
+          await stretches.return(undefined);
+          stretches = undefined;
         }
-        if (seq !== want) {
-          return seq > want
-            ? broken(want, `event ${want} is missing: the log jumps to ${seq}`)
-            : broken(want, `event ${row.id} repeats seq ${seq}`);
+        const expectedSeq = frontier.size + 1;
+        await turn();
+        // By seq range, not by ids: SQLite would walk the tenant's whole seq index probing for them.
+        const rows = await tenant()
+          .andWhere('seq', '>=', expectedSeq)
+          .andWhere('seq', '<=', head.size)
+          .orderBy('seq')
+          .limit(VERIFY_PAGE);
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          const verdict = checkRow(row, frontier.size + 1, this.postgres);
+          if (!('leaf' in verdict)) {
+            if (verdict.counted) result.count += 1;
+            return broken(verdict.brokenAt, verdict.reason);
+          }
+          append(verdict.leaf);
         }
-        result.count += 1;
-        const form = this.storedForm(row);
-        if (typeof form === 'string') return broken(seq, `event ${seq} (${row.id}) ${form}: it was edited`);
-        // The tags and salts as already parsed (parsing each twice measured a tenth of the time).
-        const event = fromRow({ ...row, tags: form.tags, salts: form.salts });
-        let recomputed: string | undefined;
-        try {
-          recomputed = eventLeafHash(event, event.salts);
-        } catch {
-          recomputed = undefined;
-        }
-        const leaf = storedHash(row.leaf_hash);
-        if (recomputed === undefined || recomputed !== row.leaf_hash || !leaf) {
-          return broken(seq, `event ${seq} (${row.id}) does not match its leaf hash: it was edited`);
-        }
-        appendLeafInPlace(frontier.hashes, frontier.size, leaf, (level, index, hash) => {
-          if (isTileLevel(level)) completed.push({ level, index, hash });
-        });
-        frontier.size += 1;
-        lastLeaf = row.leaf_hash;
+        const damaged = await compareCompleted();
+        if (damaged) return damaged;
+        onProgress(result.count, head.size - start);
       }
-      const damaged = await this.compareStored(imsOrgId, completed);
-      if (damaged) {
-        const first = damaged.index * 2 ** damaged.level + 1;
-        return broken(
-          first,
-          `the events ${first} to ${first + 2 ** damaged.level - 1} do not give the stored tree node over them ` +
-            `(level ${damaged.level}): an event and its leaf hash were rewritten, or the node was`,
-        );
-      }
-      onProgress(result.count, head.size - start);
+    } finally {
+      await stretches?.return(undefined);
     }
     if (frontier.size < head.size) {
       return broken(
@@ -384,14 +400,16 @@ export class LogStore {
       );
     }
     if (head.size > 0) {
-      lastLeaf ??= (await tenant().where('seq', head.size).first('leaf_hash'))?.leaf_hash;
+      lastLeaf ??= storedHash((await tenant().where('seq', head.size).first('leaf_hash'))?.leaf_hash);
       // Every event was pruned (a purge's own event is appended after it, so only for a moment).
-      lastLeaf ??= (
-        await this.db<NodeRow>('audit_tree_nodes')
-          .where({ ims_org_id: imsOrgId, level: 0, idx: head.size - 1 })
-          .first('hash')
-      )?.hash;
-      if (lastLeaf) result.headHash = Buffer.from(lastLeaf, 'base64').toString('hex');
+      lastLeaf ??= storedHash(
+        (
+          await this.db<NodeRow>('audit_tree_nodes')
+            .where({ ims_org_id: imsOrgId, level: 0, idx: head.size - 1 })
+            .first('hash')
+        )?.hash,
+      );
+      if (lastLeaf) result.headHash = Buffer.from(lastLeaf).toString('hex');
     }
     // Below 1, or in the pruned prefix, whose rows a purge deleted (a real seq such as 0.5 too).
     const below = await tenant()
@@ -399,7 +417,7 @@ export class LogStore {
       .orderBy('seq')
       .first('id', 'seq');
     if (below) {
-      const seq = this.logSeq(below.seq);
+      const seq = logSeq(below.seq, this.postgres);
       const where = seq !== undefined && seq >= 1 ? `in the pruned prefix (1 to ${pruned})` : "before the log's start";
       return broken(seq ?? 0, `event ${below.id} has seq ${describeSeq(below.seq)}, ${where}: it was inserted`);
     }
@@ -409,7 +427,7 @@ export class LogStore {
     const beyond = await tenant().andWhere('seq', '>', head.size).orderBy('seq', 'desc').first('id', 'seq');
     const now = await this.readHead(imsOrgId);
     if (beyond) {
-      const seq = this.logSeq(beyond.seq);
+      const seq = logSeq(beyond.seq, this.postgres);
       if (seq === undefined || seq > now.size) {
         return broken(
           seq ?? now.size + 1,
@@ -426,42 +444,6 @@ export class LogStore {
     const stored = await this.readStored(imsOrgId, tileRanges(nodes.map(({ level, index }) => ({ level, index }))));
     return nodes.find((node) => !sameHashes([stored.get(nodeKey(node)) ?? new Uint8Array()], [node.hash]));
   }
-
-  /** A stored seq as a log position: an integer, or undefined (SQLite can hold text, reals, blobs). */
-  private logSeq(value: unknown): number | undefined {
-    // pg answers bigint as text; the column holds integers only.
-    if (this.postgres && typeof value === 'string') return Number(value);
-    return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
-  }
-
-  /**
-   * The row's tags and salts, parsed, or what in the row is not the one form the writer stores
-   * for the event it reads as, where reading would hide the difference from the hash: a
-   * seq-like instant that is not an integer (read as the same millisecond), tags text that is
-   * not what the writer writes for the tags it parses to (a duplicate key parses to one, but
-   * json_each, which tag filters use, sees both), or salts that are not the writer's JSON.
-   */
-  private storedForm(row: EventRow): { tags: Record<string, string> | null; salts: Salts } | string {
-    for (const column of ['occurred_at', 'received_at'] as const) {
-      if (this.logSeq(row[column]) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
-    }
-    const salts = typeof row.salts === 'string' ? parseJson(row.salts) : row.salts;
-    if (!isSalts(salts)) return 'stores salts that are not an object of base64 salts';
-    if (row.tags === null) return { tags: null, salts };
-    const text = typeof row.tags === 'string' ? row.tags : undefined;
-    const tags: unknown = text === undefined ? row.tags : parseJson(text);
-    if (tags === undefined) return 'stores tags that are not JSON';
-    const isStringMap =
-      tags !== null &&
-      typeof tags === 'object' &&
-      !Array.isArray(tags) &&
-      Object.values(tags).every((value) => typeof value === 'string');
-    if (!isStringMap) return 'stores tags that are not an object of strings';
-    if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
-      return 'stores tags in a form other than the one its hash covers';
-    }
-    return { tags: tags as Record<string, string>, salts };
-  }
 }
 
 interface NodeHashes {
@@ -472,31 +454,4 @@ const nodeKey = ({ level, index }: NodeId): string => `${level}/${index}`;
 
 function sameHashes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
   return a.length === b.length && a.every((hash, i) => Buffer.from(hash).equals(b[i]));
-}
-
-function parseJson(text: unknown): unknown {
-  if (typeof text !== 'string') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isSalts(value: unknown): value is { userIdentifier: string; tags?: Record<string, string> } {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
-  if (typeof userIdentifier !== 'string' || Object.keys(rest).length > 0) return false;
-  if (tags === undefined) return true;
-  return (
-    tags !== null &&
-    typeof tags === 'object' &&
-    !Array.isArray(tags) &&
-    Object.values(tags).every((s) => typeof s === 'string')
-  );
-}
-
-/** A stored seq or instant for a message: numbers as they are, anything else quoted. */
-function describeSeq(value: unknown): string {
-  return typeof value === 'number' ? String(value) : JSON.stringify(String(value)).slice(0, 40);
 }

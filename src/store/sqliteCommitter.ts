@@ -1,27 +1,13 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { WriteOutcome, WriteRequest } from '../domain/linking';
 import type { Committer } from './committer';
 import { StoreUnavailableError } from './errors';
 import type { CommitReply, CommitThreadSettings } from './sqliteCommitThread';
+import { startStoreThread } from './threads';
 
 // The thread allocates little (one group's rows at a time): a small young generation keeps
 // its heap about 20 MB smaller than V8's default and measured no slower.
 const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4 };
-
-/**
- * The thread's module sits next to this one: .js in the build (npm start), .ts when the
- * source runs under tsx. Node 20 does not carry tsx's loader into worker threads, so from
- * the source the thread loads its module through tsx's API.
- */
-function startThread(workerData: CommitThreadSettings): Worker {
-  const options = { workerData, resourceLimits: THREAD_LIMITS };
-  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./sqliteCommitThread.js', import.meta.url), options);
-  const thread = JSON.stringify(fileURLToPath(new URL('./sqliteCommitThread.ts', import.meta.url)));
-  const tsx = JSON.stringify(createRequire(import.meta.url).resolve('tsx/cjs'));
-  return new Worker(`require(${tsx}); require(${thread});`, { ...options, eval: true });
-}
 
 interface Pending {
   resolve(outcomes: WriteOutcome[]): void;
@@ -67,7 +53,7 @@ export class SqliteCommitter implements Committer {
   }
 
   private start(): Worker {
-    const worker = startThread(this.settings);
+    const worker = startStoreThread('sqliteCommitThread', { workerData: this.settings, resourceLimits: THREAD_LIMITS });
     worker.on('message', ({ id, outcomes, error }: CommitReply) => {
       const pending = this.pending.get(id)!;
       this.pending.delete(id);

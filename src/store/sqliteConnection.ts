@@ -21,3 +21,10 @@ export function openSqlite({ filename, timeoutMs }: SqliteFile): Database.Databa
   configureSqlite(connection, timeoutMs);
   return connection;
 }
+
+/** A read-only connection (the verify threads'): it sees the committed log and can change nothing. */
+export function openSqliteReader({ filename, timeoutMs }: SqliteFile): Database.Database {
+  const connection = new Database(filename, { readonly: true, timeout: timeoutMs, fileMustExist: true });
+  connection.pragma(`busy_timeout = ${timeoutMs}`);
+  return connection;
+}
