@@ -37,7 +37,7 @@ describe('SQLite verify threads', function () {
   const withThreads = (options: VerifierOptions = {}) => {
     const verifiers = new CountingVerifiers({ filename, timeoutMs: 5000 }, { minEvents: 1, ...options });
     threads.push(verifiers);
-    return { verifiers, log: new LogStore(db, false, verifiers) };
+    return { verifiers, log: new LogStore(db, false, { verifiers }) };
   };
 
   before(async () => {
@@ -119,7 +119,7 @@ describe('SQLite verify threads', function () {
     seedSqliteChain(filename, tenant, 3_000);
     const verifiers = new CountingVerifiers({ filename: `${filename}.absent`, timeoutMs: 5000 }, { minEvents: 1 });
     threads.push(verifiers);
-    const verdict = await new LogStore(db, false, verifiers).verify(tenant);
+    const verdict = await new LogStore(db, false, { verifiers }).verify(tenant);
     expect(verdict).to.include({ verified: true, count: 3_000 });
     expect(verifiers.checked).to.equal(0);
   });

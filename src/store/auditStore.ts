@@ -100,7 +100,7 @@ export class AuditStore implements Committer {
     if (config.client === 'sqlite') {
       this.verifiers = new SqliteVerifiers({ filename: config.filename, timeoutMs: database.timeoutMs });
     }
-    this.log = new LogStore(this.db, this.postgres, this.verifiers);
+    this.log = new LogStore(this.db, this.postgres, { verifiers: this.verifiers, pool });
     this.retention = new RetentionStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);

@@ -30,7 +30,8 @@ import {
 } from '../domain/merkle';
 import { translateErrors } from './errors';
 import { checkRow, describeSeq, logSeq } from './eventCheck';
-import { type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import { EVENT_COLUMNS, type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import type { PostgresPool } from './postgresPool';
 import type { SqliteVerifiers } from './sqliteVerifiers';
 import { turn } from './steps';
 
@@ -68,13 +69,45 @@ export interface VerifyOptions {
 /** A head as stored: the tree's head, and the seq up to which retention deleted the events' rows. */
 type StoredHead = LogHead & { prunedThrough: number };
 
+/** What a log store uses beside knex, by database: SQLite's verify threads, PostgreSQL's pool. */
+export interface LogStoreEngines {
+  /** SQLite: the threads that check long verification walks side by side. */
+  verifiers?: SqliteVerifiers;
+  /** PostgreSQL: the pool, for the proofs' reads as named statements (PG_PROOF_READS). */
+  pool?: PostgresPool;
+}
+
+// PostgreSQL: a proof's two reads as named statements, planned once per connection, with the
+// node ranges as arrays. Built by knex as a UNION ALL of one arm per range, they took 2.1–3.4 ms
+// a proof at 200,000 events (query building and planning), this way 1.1–1.5 ms (p50, same run,
+// alternating). LATERAL keeps one index seek per range whatever the planner thinks of unnest.
+const PG_PROOF_READS = {
+  // The columns by name, not e.*: a prepared statement's result must keep its shape across migrations.
+  eventAndHead: `SELECT ${EVENT_COLUMNS.map((column) => `e.${column}`).join(', ')},
+      h.seq AS head_seq, h.root_hash AS head_root_hash, h.frontier AS head_frontier
+    FROM audit_events e JOIN audit_log_heads h ON h.ims_org_id = e.ims_org_id WHERE e.id = $1 LIMIT 1`,
+  storedNodes: `SELECT r.level, n.idx, n.hash, 1 AS kept
+    FROM unnest($2::int[], $3::bigint[], $4::bigint[]) AS r (level, lo, hi),
+      LATERAL (SELECT idx, hash FROM audit_tree_nodes
+        WHERE ims_org_id = $1 AND level = r.level AND idx >= r.lo AND idx < r.hi) n
+    UNION ALL
+    SELECT 0, e.seq - 1, e.leaf_hash, 0
+    FROM unnest($5::bigint[], $6::bigint[]) AS l (lo, hi),
+      LATERAL (SELECT seq, leaf_hash FROM audit_events WHERE ims_org_id = $1 AND seq > l.lo AND seq <= l.hi) e`,
+};
+
 export class LogStore {
+  private readonly verifiers: SqliteVerifiers | undefined;
+  private readonly pool: PostgresPool | undefined;
+
   constructor(
     private readonly db: Knex,
     private readonly postgres: boolean,
-    /** SQLite's verify threads, which check long walks in parallel. */
-    private readonly verifiers?: SqliteVerifiers,
-  ) {}
+    { verifiers, pool }: LogStoreEngines = {},
+  ) {
+    this.verifiers = verifiers;
+    this.pool = pool;
+  }
 
   /** The tenant's head: size, root and frontier (the empty tree's before its first event). */
   async head(imsOrgId: string): Promise<LogHead> {
@@ -101,15 +134,23 @@ export class LogStore {
     if (!isEventId(id)) return undefined;
     return translateErrors(async () => {
       type Joined = EventRow & { head_seq: number | string; head_root_hash: string; head_frontier: string };
-      const row = await this.db<Joined>('audit_events as e')
-        .join('audit_log_heads as h', 'h.ims_org_id', 'e.ims_org_id')
-        .where('e.id', id)
-        .first<Joined | undefined>(
-          'e.*',
-          'h.seq as head_seq',
-          'h.root_hash as head_root_hash',
-          'h.frontier as head_frontier',
-        );
+      const row = this.pool
+        ? (
+            await this.pool.query<Joined>({
+              name: 'audit_log_event_and_head',
+              text: PG_PROOF_READS.eventAndHead,
+              values: [id],
+            })
+          ).rows[0]
+        : await this.db<Joined>('audit_events as e')
+            .join('audit_log_heads as h', 'h.ims_org_id', 'e.ims_org_id')
+            .where('e.id', id)
+            .first<Joined | undefined>(
+              'e.*',
+              'h.seq as head_seq',
+              'h.root_hash as head_root_hash',
+              'h.frontier as head_frontier',
+            );
       if (!row) return undefined;
       const head = fromHeadRow({ seq: row.head_seq, root_hash: row.head_root_hash, frontier: row.head_frontier });
       return { event: fromRow(row), head };
@@ -198,6 +239,37 @@ export class LogStore {
    */
   private async readStored(imsOrgId: string, ranges: NodeRange[]): Promise<Map<string, Hash>> {
     const found = new Map<string, Hash>();
+    if (ranges.length === 0) return found;
+    const rows = this.pool
+      ? await this.readStoredPostgres(imsOrgId, ranges)
+      : await this.readStoredKnex(imsOrgId, ranges);
+    // A kept leaf hash wins over a row in the pruned prefix (which verification reports as inserted).
+    for (const row of rows.sort((x, y) => Number(x.kept) - Number(y.kept))) {
+      const hash = storedHash(row.hash);
+      if (hash) found.set(nodeKey({ level: Number(row.level), index: Number(row.idx) }), hash);
+    }
+    return found;
+  }
+
+  private async readStoredPostgres(imsOrgId: string, ranges: NodeRange[]): Promise<StoredNodeRow[]> {
+    const leaves = ranges.filter(({ level }) => level === 0);
+    const values = [
+      imsOrgId,
+      ranges.map(({ level }) => level),
+      ranges.map(({ from }) => from),
+      ranges.map(({ to }) => to),
+      leaves.map(({ from }) => from),
+      leaves.map(({ to }) => to),
+    ];
+    const result = await this.pool!.query<StoredNodeRow>({
+      name: 'audit_log_stored_nodes',
+      text: PG_PROOF_READS.storedNodes,
+      values,
+    });
+    return result.rows;
+  }
+
+  private async readStoredKnex(imsOrgId: string, ranges: NodeRange[]): Promise<StoredNodeRow[]> {
     // One index seek per range, all in one statement (one round trip): a disjunction of ranges
     // made SQLite scan the tenant's seq index instead (119 ms a proof at a million events). A
     // leaf range is read from the events and from the leaf hashes a purge kept (an index probe
@@ -224,15 +296,8 @@ export class LogStore {
           ]
         : [kept(level, from, to)],
     );
-    if (arms.length === 0) return found;
     const [first, ...rest] = arms;
-    const rows = (await (rest.length > 0 ? first.unionAll(rest) : first)) as (NodeRow & { kept: number | string })[];
-    // A kept leaf hash wins over a row in the pruned prefix (which verification reports as inserted).
-    for (const row of rows.sort((x, y) => Number(x.kept) - Number(y.kept))) {
-      const hash = storedHash(row.hash);
-      if (hash) found.set(nodeKey({ level: Number(row.level), index: Number(row.idx) }), hash);
-    }
-    return found;
+    return (await (rest.length > 0 ? first.unionAll(rest) : first)) as StoredNodeRow[];
   }
 
   private async readHead(imsOrgId: string): Promise<StoredHead> {
@@ -445,6 +510,9 @@ export class LogStore {
     return nodes.find((node) => !sameHashes([stored.get(nodeKey(node)) ?? new Uint8Array()], [node.hash]));
   }
 }
+
+/** A stored node hash as the proof reads give it, `kept` for a leaf hash a purge kept. */
+type StoredNodeRow = NodeRow & { kept: number | string };
 
 interface NodeHashes {
   reader: (nodes: readonly NodeId[]) => Hash[];
