@@ -229,10 +229,10 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
     };
   }, [view.event, page, api]);
 
-  useEffect(() => {
-    setLiveEvents([]);
-    setLogOutcome(undefined);
-  }, [view.org]);
+  // Live events matched the filters they arrived under; the log's outcome is of its tenant.
+  const filtersKey = JSON.stringify(view.filters);
+  useEffect(() => setLiveEvents([]), [view.org, filtersKey]);
+  useEffect(() => setLogOutcome(undefined), [view.org]);
 
   useEffect(() => {
     if (!live || !view.org) return;
@@ -315,7 +315,7 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
       </div>
       {view.org && (
         <>
-          <div class="toolbar" role="toolbar" aria-label="Tenant actions">
+          <div class="toolbar" role="toolbar" aria-label="Export, verify and follow">
             <button type="button" onClick={() => void exportAs('ndjson')}>
               Export NDJSON
             </button>
