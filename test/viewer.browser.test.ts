@@ -264,6 +264,7 @@ describe('The viewer (GET /) in headless Chromium', function () {
     );
     expect(await outcome.getAttribute('class')).to.contain('ok');
     await shot(page, 'viewer-verified.png');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'viewer.png') }); // 1280×800: the README's (docs/viewer.png)
 
     // An edited field of event 3, in SQL (test/helpers/tamperings.ts): the page recomputes the leaf hash.
     const [name, tamper] = TAMPERINGS[0];
@@ -277,6 +278,7 @@ describe('The viewer (GET /) in headless Chromium', function () {
     expect(await outcome.getAttribute('class')).to.contain('error');
     // The panel shows the event as the server serves it now.
     expect(JSON.parse(await detail.locator('pre.json').innerText())).to.include({ action: 'deleted-nothing' });
+    expect(await rows(page).filter({ hasText: 'deleted-nothing' }).count()).to.equal(1);
     await shot(page, 'viewer-tampered.png');
   });
 
@@ -450,7 +452,9 @@ describe('The viewer (GET /) in headless Chromium', function () {
     await firstRow.click();
     await phone.page.getByRole('complementary').waitFor();
     expect(await scrollWidth(phone.page)).to.be.at.most(PHONE.width);
-    await shot(phone.page, 'viewer-narrow.png');
+    await phone.page.screenshot({ path: path.join(ARTIFACTS, 'viewer-narrow.png') });
+    await firstRow.scrollIntoViewIfNeeded();
+    await phone.page.screenshot({ path: path.join(ARTIFACTS, 'viewer-narrow-rows.png') });
     await phone.context.close();
   });
 

@@ -267,6 +267,8 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
     try {
       const { event, outcome } = await verifyEvent(api, id);
       setDetail(event);
+      // The row shows the event as it was verified, too.
+      setPage((shown) => shown && { ...shown, items: shown.items.map((item) => (item.id === id ? event : item)) });
       setVerified({ ...outcome, id });
     } catch (error) {
       fail(error);
