@@ -458,6 +458,61 @@ describe('The viewer (GET /) in headless Chromium', function () {
     await phone.context.close();
   });
 
+  it('labels every control, and gives all its text a contrast of at least 4.5:1 (WCAG AA)', async () => {
+    await rows(page).first().click();
+    await page.getByRole('complementary').getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('status', { name: 'Event verification' }).waitFor();
+    await page.getByRole('button', { name: 'Verify log' }).click();
+    await page.getByRole('status', { name: 'Log verification' }).waitFor();
+    const unlabelled = await page
+      .locator('input, select, textarea, button')
+      .evaluateAll((controls) =>
+        (controls as unknown as { id: string; labels: unknown[] | null; textContent: string | null }[])
+          .filter((control) => !control.labels?.length && !control.textContent?.trim())
+          .map((control) => control.id),
+      );
+    expect(unlabelled).to.deep.equal([]);
+    // Each element's own text against the first opaque background behind it. (tsx names the
+    // functions inside with esbuild's __name helper, which the page must have too.)
+    await page.evaluate('globalThis.__name = (fn) => fn');
+    const lowContrast = await page.evaluate(() => {
+      type Node = { nodeType: number; textContent: string | null };
+      type Element = Node & { childNodes: Node[]; parentElement: Element | null; tagName: string };
+      const dom = globalThis as unknown as {
+        document: { body: Element; querySelectorAll(selector: string): Element[] };
+        getComputedStyle(element: Element): { color: string; backgroundColor: string; visibility: string };
+      };
+      const rgb = (color: string) => (color.match(/[\d.]+/g) ?? []).map(Number);
+      const luminance = ([r, g, b]: number[]) => {
+        const channel = (value: number) => {
+          const c = value / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        };
+        return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+      };
+      const background = (element: Element | null): number[] => {
+        for (let at = element; at; at = at.parentElement) {
+          const color = rgb(dom.getComputedStyle(at).backgroundColor);
+          if (color.length === 3 || color[3] === 1) return color.slice(0, 3);
+        }
+        return [255, 255, 255];
+      };
+      const failures: string[] = [];
+      for (const element of dom.document.querySelectorAll('body *')) {
+        const ownText = Array.from(element.childNodes).some(
+          (child) => child.nodeType === 3 && child.textContent?.trim(),
+        );
+        if (!ownText || dom.getComputedStyle(element).visibility === 'hidden') continue;
+        const [fore, back] = [luminance(rgb(dom.getComputedStyle(element).color)), luminance(background(element))];
+        const ratio = (Math.max(fore, back) + 0.05) / (Math.min(fore, back) + 0.05);
+        if (ratio < 4.5)
+          failures.push(`${element.tagName} "${element.textContent?.slice(0, 30)}": ${ratio.toFixed(2)}`);
+      }
+      return failures;
+    });
+    expect(lowContrast).to.deep.equal([]);
+  });
+
   it('made no request to another host, and logged no error (a CSP violation would be one)', async () => {
     await context.close();
     const origins = new Set([new URL(running.url).origin, new URL(configured.url).origin]);
