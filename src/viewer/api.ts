@@ -2,30 +2,18 @@
 // text operations, fetch() for the two that stream (the export, read whole into a file; the event
 // stream, read as it comes). Every call sends both credentials from memory; a 503 is retried
 // with backoff (Retry-After when the server gives one), and every other failure becomes an
-// ApiError whose message is meant for a person.
+// ApiError whose message is meant for a person (failures.ts).
 import { createAuditClient, type components } from '../client/index';
 import type { Session } from './session';
+import { ApiError, describeFailure } from './failures';
 import { filterQuery, type Filters } from './view';
+
+export { ApiError, describeFailure } from './failures';
 
 export type StoredAuditEvent = components['schemas']['StoredAuditEvent'];
 export type InclusionProof = components['schemas']['InclusionProof'];
 export type ConsistencyProof = components['schemas']['ConsistencyProof'];
 export type EventPage = components['schemas']['AuditEventPage'];
-type ErrorResponse = components['schemas']['ErrorResponse'];
-
-/** How a failure should be handled: sign in again, ask for other rights, or just say what happened. */
-export type FailureKind = 'unauthorized' | 'forbidden' | 'busy' | 'unreachable' | 'other';
-
-export class ApiError extends Error {
-  constructor(
-    readonly kind: FailureKind,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
 
 /** What the page shows while a call waits to be retried. */
 export type BusyNotice = (notice: { seconds: number; attempt: number; of: number } | undefined) => void;
@@ -39,39 +27,6 @@ function backoffMs(response: Response | undefined, attempt: number): number {
   const retryAfter = Number(response?.headers.get('retry-after'));
   if (Number.isFinite(retryAfter) && retryAfter > 0) return Math.min(retryAfter, 30) * 1000;
   return 2 ** (attempt - 1) * 1000 * (0.75 + Math.random() * 0.25);
-}
-
-/** A person's sentence for a refused request, from its status and the body the spec documents. */
-export function describeFailure(status: number, body: unknown): ApiError {
-  const problem = (body ?? {}) as Partial<ErrorResponse>;
-  const message = typeof body === 'string' ? body : typeof problem.message === 'string' ? problem.message : '';
-  if (status === 401) {
-    return new ApiError(
-      'unauthorized',
-      `Your sign-in was not accepted${message ? ` (${message})` : ''}. Please sign in again.`,
-      status,
-    );
-  }
-  if (status === 403) {
-    const scope = /lacks scope (\S+)/.exec(message)?.[1];
-    const org = /does not cover imsOrgId ("(?:[^"\\]|\\.)*")/.exec(message)?.[1];
-    const what = scope
-      ? `Your token lacks the scope ${scope}, which this needs.`
-      : org
-        ? `Your token does not cover the tenant ${JSON.parse(org) as string}.`
-        : `Your token does not allow this${message ? ` (${message})` : ''}.`;
-    return new ApiError('forbidden', `${what} Ask for a token that has it, or pick another tenant.`, status);
-  }
-  if (status === 503) {
-    return new ApiError(
-      'busy',
-      'The service is busy and did not answer after several tries. Try again shortly.',
-      status,
-    );
-  }
-  const details = (problem.details ?? []).map((detail) => `${detail.path ? `${detail.path} ` : ''}${detail.message}`);
-  const text = details.length > 0 ? details.join('; ') : message || `HTTP ${status}`;
-  return new ApiError('other', status === 400 ? `The service refused the request: ${text}` : text, status);
 }
 
 interface Outcome<T> {

@@ -30,7 +30,13 @@ export interface View {
   event?: string;
 }
 
-export const emptyView = (org = ''): View => ({ org, filters: { tags: [] }, back: [] });
+export const emptyView = (org = ''): View => ({
+  org,
+  filters: { tags: [] },
+  cursor: undefined,
+  back: [],
+  event: undefined,
+});
 
 export function parseView(hash: string): View {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
