@@ -340,7 +340,10 @@ describe('The viewer (GET /) in headless Chromium', function () {
   });
 
   it('"Live" shows an event posted while the page is open (and only those matching the filters)', async () => {
-    await page.getByRole('button', { name: 'Live off' }).click();
+    const liveToggle = page.getByRole('button', { name: 'Live', exact: true });
+    expect(await liveToggle.getAttribute('aria-pressed')).to.equal('false');
+    await liveToggle.click();
+    expect(await liveToggle.getAttribute('aria-pressed')).to.equal('true');
     await page.getByText('Following new events.').waitFor();
     const before = await rows(page).count();
     const [matching] = await post([
@@ -359,8 +362,9 @@ describe('The viewer (GET /) in headless Chromium', function () {
     await page.waitForTimeout(300); // the second event, which does not match, had its chance to appear
     expect(await rows(page).count()).to.equal(before + 1);
     await shot(page, 'viewer-live.png');
-    await page.getByRole('button', { name: 'Live on' }).click();
-    await page.getByRole('button', { name: 'Live off' }).waitFor();
+    await liveToggle.click();
+    expect(await liveToggle.getAttribute('aria-pressed')).to.equal('false');
+    await page.getByText('Following new events.').waitFor({ state: 'detached' });
   });
 
   it('says what is missing on 403, retries on 503, and asks to sign in again on 401', async () => {

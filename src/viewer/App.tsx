@@ -202,7 +202,12 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
     setStatus(undefined);
     api
       .list(view.org, view.filters, view.cursor)
-      .then((result) => current && setPage(result))
+      .then((result) => {
+        if (!current) return;
+        setPage(result);
+        // A fresh first page holds the events that arrived live before it.
+        if (!view.cursor) setLiveEvents([]);
+      })
       .catch((error: unknown) => {
         if (!current) return;
         setPage(undefined);
@@ -292,7 +297,8 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
     }
   };
 
-  const rows = [...(view.cursor ? [] : liveEvents), ...(page?.items ?? [])];
+  const listed = new Set((page?.items ?? []).map((event) => event.id));
+  const rows = [...(view.cursor ? [] : liveEvents.filter((event) => !listed.has(event.id))), ...(page?.items ?? [])];
   const liveIds = new Set(liveEvents.map((event) => event.id));
   const pageNumber = view.back.length + 1;
 
@@ -317,7 +323,7 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
       </div>
       {view.org && (
         <>
-          <div class="toolbar" role="toolbar" aria-label="Export, verify and follow">
+          <div class="toolbar" role="group" aria-label="Export, verify and follow">
             <button type="button" onClick={() => void exportAs('ndjson')}>
               Export NDJSON
             </button>
@@ -333,8 +339,8 @@ function Browser({ session, onSignedOut }: { session: Session; onSignedOut: (mes
             >
               Verify log
             </button>
-            <button type="button" aria-pressed={live} class={live ? 'on' : ''} onClick={() => setLive(!live)}>
-              Live {live ? 'on' : 'off'}
+            <button type="button" aria-pressed={live} onClick={() => setLive(!live)}>
+              Live
             </button>
             <span class="live-status" aria-live="polite">
               {liveStatus}
