@@ -101,6 +101,24 @@ export default tseslint.config(
     },
   },
   {
+    // The viewer (GET /) is browser code, a client of the service like any other: it may use its
+    // own files, the client package and Preact, nothing of the server and no Node built-in.
+    files: ['src/viewer/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./|\\.\\./client/|preact(/hooks)?$)',
+              message: 'src/viewer imports only its own files, the client package (../client/) and preact.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The offline verifier checks the server with the client package alone, as any outsider can.
     files: ['scripts/verifyOffline.ts'],
     rules: {
@@ -133,12 +151,20 @@ export default tseslint.config(
   {
     // The token minter is for the token CLI, the contract test, the benchmarks and the tests. A rule
     // of its own name, so that it adds to the layering rules above rather than replacing them.
+    // The one exception is dev mode's sign-in (src/auth/devSignIn.ts, POST /dev/token).
     files: ['src/**'],
-    ignores: ['src/auth/mintToken.ts'],
+    ignores: ['src/auth/mintToken.ts', 'src/auth/devSignIn.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '(^|/)mintToken$', message: 'The service verifies tokens; it never mints them.' }] },
+        {
+          patterns: [
+            {
+              regex: '(^|/)mintToken$',
+              message: 'The service verifies tokens; it mints them only in dev mode, in src/auth/devSignIn.ts.',
+            },
+          ],
+        },
       ],
     },
   },

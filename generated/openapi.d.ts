@@ -700,6 +700,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit-log viewer (a page for people)
+         * @description A single page for auditors, security engineers and tenant admins: sign
+         *     in with a client id and a bearer token (kept in the page's memory only),
+         *     browse, filter and page a tenant's events, export them, follow them live,
+         *     and verify them **in the browser**, with the client package's checks
+         *     (`@audit-service/client`: the checkpoint's signature, the event's leaf
+         *     hash, the inclusion and consistency proofs), not with this server's
+         *     word. Its script and stylesheet are built by `npm run build` and served
+         *     under `/viewer/…`; its Content-Security-Policy allows this server only
+         *     (no inline script, no other host). The filters and the page's cursor
+         *     are kept in the URL's fragment (never the token).
+         *     Any query string is ignored (this operation has no query parameters).
+         */
+        get: operations["getViewer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/viewer/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A script or stylesheet of the viewer page
+         * @description The files the viewer page (`GET /`) loads, built by `npm run build`
+         *     into `dist/viewer/`: `viewer.js` (the page and the client package's
+         *     checks, bundled by esbuild) and `viewer.css`. `404` for any other name,
+         *     and for these too while they are not built.
+         *     Any query string is ignored (this operation has no query parameters), so a cache-buster such as `?v=2` is harmless.
+         */
+        get: operations["getViewerAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/dev/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived read-only token for the viewer's "Sign in as developer" (dev mode only)
+         * @description **Exists only in dev mode** (no `AUTH_*` variable set), and answers only
+         *     requests from a loopback address (`127.0.0.0/8`, `::1`) whose `Host` is
+         *     a loopback name (`127.0.0.1`, `localhost`, `[::1]`, any port), so that
+         *     neither another machine nor a web page of another site (DNS
+         *     rebinding) gets a token. Anywhere else this path does not exist: `404`,
+         *     as for any unknown path, whatever the method.
+         *
+         *     Mints a bearer token with the dev-mode secret for client id
+         *     `dev-viewer`, orgs `"*"` and scope `audit.read` only (it can read and
+         *     verify every tenant, never write, erase or administer), expiring 15
+         *     minutes after it is made. No body; nothing is stored. This is the one
+         *     place the service itself mints a token.
+         */
+        post: operations["createDevToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1186,6 +1271,25 @@ export interface components {
          * @example jane.doe@example.com
          */
         UserIdentifier: string;
+        /** @description A dev-mode token for the viewer (`POST /dev/token`). */
+        DevToken: {
+            /** @description The client id to send as `x-api-key` (the token's `client_id`). */
+            clientId: string;
+            /** @description The bearer token (an HS256 JWT). */
+            token: string;
+            /**
+             * @description The token's `orgs` claim.
+             * @enum {string}
+             */
+            orgs: "*";
+            /** @description The token's `scope` claim. */
+            scope: string;
+            /**
+             * Format: date-time
+             * @description When the token expires (its `exp`).
+             */
+            expiresAt: string;
+        };
         /** @description One page of a listing, and where the next one starts. */
         AuditEventPage: {
             /** @description The page's events, newest `timestamp` first, ties by `id` descending; at most `limit` of them and about 4 MiB. */
@@ -2635,6 +2739,97 @@ export interface operations {
                     "text/css; charset=utf-8": string;
                     /** @example window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" }); */
                     "text/javascript; charset=utf-8": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getViewer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The HTML page. */
+            200: {
+                headers: {
+                    /** @description Allows scripts, styles, images and requests from this server only; no inline script. */
+                    "Content-Security-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <!doctype html>
+                     *     <html lang="en">
+                     *     <head><title>Audit log viewer</title></head>
+                     *     <body><main id="viewer"></main><script type="module" src="/viewer/viewer.js"></script></body>
+                     *     </html>
+                     */
+                    "text/html; charset=utf-8": string;
+                };
+            };
+        };
+    };
+    getViewerAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The file name.
+                 * @example viewer.css
+                 */
+                asset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example body { font-family: system-ui, sans-serif; } */
+                    "text/css; charset=utf-8": string;
+                    /** @example console.log("viewer"); */
+                    "text/javascript; charset=utf-8": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createDevToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token and what it allows. */
+            200: {
+                headers: {
+                    /** @description Always `no-store`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "clientId": "dev-viewer",
+                     *       "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjbGllbnRfaWQiOiJkZXYtdmlld2VyIn0.c2lnbmF0dXJl",
+                     *       "orgs": "*",
+                     *       "scope": "audit.read",
+                     *       "expiresAt": "2026-12-01T15:15:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["DevToken"];
                 };
             };
             404: components["responses"]["NotFound"];

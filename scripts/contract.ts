@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../src/auth/mintToken';
+import { buildViewer } from './build';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SPEC = path.join(ROOT, 'api/openapi.yaml');
@@ -68,6 +69,8 @@ const baseEnv = Object.fromEntries(
 let exitCode = 1;
 let server: ChildProcess | undefined;
 try {
+  // The server runs from source, but serves the viewer's bundle (GET /viewer/{asset}) from dist/.
+  await buildViewer();
   server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     stdio: 'inherit',

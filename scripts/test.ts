@@ -36,6 +36,7 @@ try {
 
 run('format', bin('prettier'), ['--check', '.']);
 run('type check', bin('tsc'), ['--noEmit', '-p', '.']);
+run('type check (the viewer, browser code)', bin('tsc'), ['--noEmit', '-p', 'src/viewer']);
 run('lint (typescript-eslint, layering)', bin('eslint'), ['.', '--max-warnings', '0']);
 run('unit and integration tests', bin('mocha'), ['test/**/*.test.ts']);
 run('contract test (Dredd)', 'npm', ['run', '-s', 'test:contract']);

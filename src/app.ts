@@ -72,7 +72,10 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
     });
     // The contract validated the input against this operation's schemas, which the handler's types mirror.
     const handler = handlers[route.operationId] as unknown as UntypedHandler;
-    const reply = await handler({ ...request, headers: ctx.headers, principal }, services);
+    const reply = await handler(
+      { ...request, headers: ctx.headers, remoteAddress: ctx.socket.remoteAddress, principal },
+      services,
+    );
     for (const [name, value] of Object.entries(reply.headers ?? {})) ctx.set(name, value);
     if (reply.contentType === undefined) return sendJson(ctx, reply.status, reply.body);
     // Set before the body, so that Koa keeps the spec's media type instead of guessing one.
@@ -80,7 +83,7 @@ export function createApp({ verifyToken, logger, ...services }: AppDeps): Koa {
     ctx.status = reply.status;
     ctx.body = reply.body;
   };
-  mountRoutes(app, contract, run);
+  mountRoutes(app, contract, run, { devMode: services.config.auth.mode === 'dev' });
   return app;
 }
 

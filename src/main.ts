@@ -17,7 +17,9 @@ const logger = createLogger(config.logLevel);
 if (config.auth.mode === 'dev') {
   logger.warn(
     `DEV MODE: no AUTH_* variable is set, so tokens are verified with the local secret in ${config.auth.secretFile}. ` +
-      'Mint one with `npm run token -- --client ID --org ORG`. Set AUTH_JWT_SECRET, AUTH_JWKS_FILE or AUTH_JWKS_URL in production.',
+      'Mint one with `npm run token -- --client ID --org ORG`, or open the viewer (GET /) from this machine and ' +
+      '"Sign in as developer" (POST /dev/token: read-only, dev mode only). ' +
+      'Set AUTH_JWT_SECRET, AUTH_JWKS_FILE or AUTH_JWKS_URL in production.',
   );
 }
 if (config.checkpointKeys.mode === 'dev') {

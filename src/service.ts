@@ -6,6 +6,8 @@ import { createTokenVerifier } from './auth/tokenVerifier';
 import { loadCheckpointNotary } from './checkpointKeys';
 import { withoutCredentials, type Config } from './config';
 import { DocsSite } from './docs/site';
+import { ViewerSite } from './docs/viewerSite';
+import { createDevSignIn } from './auth/devSignIn';
 import { Contract } from './http/contract';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
@@ -50,12 +52,16 @@ export async function createService(config: Config, logger: Logger = createLogge
   const store = new AuditStore(database, config.idempotencyTtlMs);
   try {
     await store.migrate();
-    const [contract, verifyToken, docs, cursorKey] = await Promise.all([
+    const [contract, verifyToken, docs, viewer, cursorKey] = await Promise.all([
       Contract.load(),
       createTokenVerifier(config.auth),
       DocsSite.load(),
+      ViewerSite.load(),
       store.sharedSecret('cursor-hmac'),
     ]);
+    if (viewer.missing.length > 0) {
+      logger.warn(`the viewer (GET /) is not built: ${viewer.missing.join(', ')} missing; run npm run build`);
+    }
     const notary = loadCheckpointNotary(config, { warn: (message) => logger.warn(message) });
     const cursors = new CursorCodec(cursorKey);
     const commits = new CommitSignal();
@@ -82,6 +88,8 @@ export async function createService(config: Config, logger: Logger = createLogge
       config,
       metrics,
       docs,
+      viewer,
+      devSignIn: createDevSignIn(config.auth),
       cursors,
       streams,
       subscriptions,

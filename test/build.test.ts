@@ -2,17 +2,17 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BUILT, buildService } from '../scripts/build';
+import { BUILT, buildService, buildViewer } from '../scripts/build';
 import { killServices, spawnService } from './helpers/child';
 import { postJson, sampleEvent } from './helpers/service';
 import { authHeaders, ORG } from './helpers/tokens';
 
 // `npm start` runs the esbuild bundle in dist/, not the source: this checks that bundle.
-describe('The built service (npm run build, as npm start runs it)', () => {
+describe('The built service and viewer (npm run build, as npm start runs it)', () => {
   let scratch: string;
   before(async function () {
     this.timeout(60_000);
-    await buildService();
+    await Promise.all([buildService(), buildViewer()]);
     scratch = mkdtempSync(path.join(tmpdir(), 'audit-build-'));
   });
   after(async () => {
@@ -33,6 +33,11 @@ describe('The built service (npm run build, as npm start runs it)', () => {
     // Files found from the package root, not from the bundle's own folder.
     expect((await fetch(`${service.url}/openapi.json`)).status).to.equal(200);
     expect(await (await fetch(`${service.url}/docs`)).text()).to.contain('swagger-ui');
+    // The viewer's page, and the bundle npm run build made for it.
+    expect(await (await fetch(`${service.url}/`)).text()).to.contain('<script type="module" src="/viewer/viewer.js">');
+    const viewer = await fetch(`${service.url}/viewer/viewer.js`);
+    expect(viewer.status).to.equal(200);
+    expect(await viewer.text()).to.contain('Sign in as developer');
     expect(await service.kill('SIGTERM')).to.deep.equal({ code: 0, signal: null });
   });
 });

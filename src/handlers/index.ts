@@ -3,6 +3,9 @@ import { createAuditEvent } from './createAuditEvent';
 import { createAuditEvents } from './createAuditEvents';
 import { getDocs } from './getDocs';
 import { getDocsAsset } from './getDocsAsset';
+import { getViewer } from './getViewer';
+import { getViewerAsset } from './getViewerAsset';
+import { createDevToken } from './createDevToken';
 import { exportAuditEvents } from './exportAuditEvents';
 import { getAuditEvent } from './getAuditEvent';
 import { getCheckpoint } from './getCheckpoint';
@@ -32,6 +35,9 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   createAuditEvents,
   getDocs,
   getDocsAsset,
+  getViewer,
+  getViewerAsset,
+  createDevToken,
   getAuditEvent,
   listAuditEvents,
   exportAuditEvents,

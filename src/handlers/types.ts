@@ -3,7 +3,9 @@ import type { operations } from '../../generated/openapi';
 import type { Principal } from '../auth/principal';
 import type { CheckpointNotary } from '../domain/checkpoints';
 import type { Config } from '../config';
+import type { DevSignIn } from '../auth/devSignIn';
 import type { DocsSite } from '../docs/site';
+import type { ViewerSite } from '../docs/viewerSite';
 import type { Contract, OperationId } from '../http/contract';
 import type { Metrics } from '../metrics';
 import type { CursorCodec } from '../http/cursor';
@@ -22,6 +24,10 @@ export interface Services {
   contract: Contract;
   metrics: Metrics;
   docs: DocsSite;
+  /** The viewer page and its bundle (GET /, /viewer/{asset}). */
+  viewer: ViewerSite;
+  /** Mints the viewer's dev token (POST /dev/token); undefined outside dev mode. */
+  devSignIn?: DevSignIn;
   cursors: CursorCodec;
   /** Server-Sent Event streams of tenants' logs (#15). */
   streams: EventStreams;
@@ -42,6 +48,8 @@ export interface HandlerInput<Op extends OperationId> {
   params: Parameters<Op, 'path'>;
   query: Parameters<Op, 'query'>;
   headers: Record<string, string | string[] | undefined>;
+  /** The peer's address (the socket's; the service trusts no forwarding header). */
+  remoteAddress?: string;
   principal: Principal;
 }
 

@@ -26,6 +26,8 @@ export interface Route {
   /** Whether the operation needs the client id and bearer token (the spec's security requirement). */
   secured: boolean;
   requiredScope?: string;
+  /** `x-dev-only: true`: mounted only in dev mode (no AUTH_* variable set); elsewhere the path does not exist. */
+  devOnly: boolean;
   /**
    * Operations that declare no query parameters and document no 400 (the probes, metrics, the
    * spec and the docs) ignore any query, such as a cache-buster; the others refuse parameters
@@ -205,6 +207,7 @@ function toRoute(operation: Operation): Route {
     routerPath: operation.path.replace(/\{([^}]+)\}/g, ':$1'),
     secured: security.some((requirement) => Object.keys(requirement).length > 0),
     requiredScope: (operation as { 'x-required-scope'?: string })['x-required-scope'],
+    devOnly: (operation as { 'x-dev-only'?: boolean })['x-dev-only'] === true,
     ignoresQuery,
     acceptsJsonBody,
     hasInput: parameters.length > 0 || !ignoresQuery || acceptsJsonBody,

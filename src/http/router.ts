@@ -11,11 +11,17 @@ export type OperationRunner = (route: Route, ctx: Koa.Context) => Promise<void>;
  * HEAD for every GET; what it matches no operation for becomes our 404 or 405 (see unmatched),
  * from the routes it matched by path, as allowedMethods() would.
  */
-export function mountRoutes(app: Koa, contract: Contract, run: OperationRunner): void {
+export function mountRoutes(
+  app: Koa,
+  contract: Contract,
+  run: OperationRunner,
+  { devMode }: { devMode: boolean },
+): void {
   // Exact paths (no trailing slash, case-sensitive), as the spec writes them; where several
   // operations match a path and method, the one with the fewest parameters (OpenAPI's rule).
   const router = new Router({ strict: true, sensitive: true, exclusive: 'specificity' });
-  for (const route of contract.routes) {
+  // A dev-only operation (x-dev-only) outside dev mode is not a route at all: 404 for every method.
+  for (const route of contract.routes.filter((candidate) => devMode || !candidate.devOnly)) {
     router.register(
       route.routerPath,
       [route.method],

@@ -15,7 +15,8 @@ if (!CONTRACT_CLIENT_ID || !CONTRACT_TOKEN || !CONTRACT_UNSCOPED_TOKEN) {
 const BODY_LIMIT_BYTES = 64 * 1024;
 const BATCH_BODY_LIMIT_BYTES = 1024 * 1024;
 
-const PUBLIC_PATH = /^\/(health\/|metrics$|openapi\.(json|yaml)$|docs(\/|$)|audits\/checkpoint\/key$)/;
+const PUBLIC_PATH =
+  /^\/($|health\/|metrics$|openapi\.(json|yaml)$|docs(\/|$)|viewer\/|dev\/token$|audits\/checkpoint\/key$)/;
 
 function expectedHeader(transaction, name) {
   const headers = transaction.expected.headers ?? {};
@@ -96,6 +97,8 @@ const provoke = {
     setHeader(transaction.request, 'Content-Type', 'text/plain');
   },
   404(transaction) {
+    // A dev-only operation on this server (not in dev mode) is no route at all: ask as it is.
+    if (transaction.request.uri === '/dev/token') return;
     // A path parameter that names nothing: a fresh UUID as the last segment.
     const [pathname, query] = transaction.fullPath.split('?');
     const missing = `${pathname.replace(/[^/]+$/, randomUUID())}${query ? `?${query}` : ''}`;
@@ -176,6 +179,12 @@ async function prepare(transaction) {
       transaction.skip = true;
       return;
     }
+    // POST /dev/token exists only in dev mode, and this server verifies with a secret (its 404
+    // is checked below); test/devToken.test.ts checks the 200 on a dev-mode server.
+    if (request.uri === '/dev/token') {
+      transaction.skip = true;
+      return;
+    }
     // GET /audits/{id}(/proof): the example id names no event; read the one stored before the
     // run, in the current tree (the example treeSize is past a fresh log's size).
     const event = EVENT_PATH.exec(request.uri);
@@ -213,9 +222,10 @@ async function prepare(transaction) {
     if (mediaType.startsWith('text/csv')) {
       transaction.fullPath = transaction.request.uri = transaction.fullPath.replace('format=ndjson', 'format=csv');
     }
-    // /docs/{asset} documents a stylesheet and scripts; the example names the stylesheet.
+    // /docs/{asset} and /viewer/{asset} document a stylesheet and scripts; the examples name the stylesheet.
     if (mediaType.startsWith('text/javascript')) {
-      transaction.fullPath = transaction.request.uri = transaction.fullPath.replace(/[^/]+$/, 'swagger-initializer.js');
+      const script = request.uri.startsWith('/viewer/') ? 'viewer.js' : 'swagger-initializer.js';
+      transaction.fullPath = transaction.request.uri = transaction.fullPath.replace(/[^/]+$/, script);
     }
     // Dredd compares a non-JSON body with the example byte for byte; for metrics, the spec and
     // the docs page the example is only a sample, so check the status and Content-Type only.
