@@ -9,6 +9,7 @@ import type { Database, PoolStats } from './db';
 import { translateErrors } from './errors';
 import { PostgresCommitter } from './postgresCommitter';
 import { LogStore } from './logStore';
+import { ErasureStore } from './erasure';
 import { RetentionStore } from './retention';
 import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
 import { turn, withinBytes } from './steps';
@@ -82,6 +83,8 @@ export class AuditStore implements Committer {
   readonly log: LogStore;
   /** Tenants' retention policies and the purge of their logs' oldest events (#14). */
   readonly retention: RetentionStore;
+  /** Erasures of data subjects' personal data (#14). */
+  readonly erasures: ErasureStore;
   private readonly db: Knex;
   private readonly postgres: boolean;
   private readonly committer: Committer;
@@ -97,6 +100,7 @@ export class AuditStore implements Committer {
     this.postgres = config.client === 'postgres';
     this.log = new LogStore(this.db, this.postgres);
     this.retention = new RetentionStore(this.db, this.postgres);
+    this.erasures = new ErasureStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
     } else if (config.client === 'sqlite') {

@@ -10,7 +10,7 @@ import { canonicalJson } from '../domain/canonicalJson';
 import { toBase64 } from '../domain/crypto';
 import { AuditError, UnavailableError } from '../domain/errors';
 import { isEventId } from '../domain/ids';
-import { eventLeafHash, type Salts } from '../domain/leaf';
+import { type Erased, eventLeafHash, type StoredSalts } from '../domain/leaf';
 import { EMPTY_HEAD, type LogHead } from '../domain/linking';
 import {
   appendLeafInPlace,
@@ -30,7 +30,15 @@ import {
   treeHash,
 } from '../domain/merkle';
 import { translateErrors } from './errors';
-import { type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import {
+  ERASED_USER_IDENTIFIER,
+  type EventRow,
+  fromHeadRow,
+  fromRow,
+  type HeadRow,
+  type NodeRow,
+  storedHash,
+} from './rows';
 import { turn } from './steps';
 
 // Verification reads pages of this many rows, each in one short synchronous step on SQLite.
@@ -280,6 +288,7 @@ export class LogStore {
       treeSize: head.size,
       rootHash: head.rootHash,
       prunedThrough: pruned,
+      erasedEvents: 0,
       ...(since !== undefined && { since }),
     };
     const broken = (brokenAt: number, reason: string): ChainVerification => ({ ...result, brokenAt, reason });
@@ -343,9 +352,10 @@ export class LogStore {
         if (typeof form === 'string') return broken(seq, `event ${seq} (${row.id}) ${form}: it was edited`);
         // The tags and salts as already parsed (parsing each twice measured a tenth of the time).
         const event = fromRow({ ...row, tags: form.tags, salts: form.salts });
+        if (event.erased) result.erasedEvents += 1;
         let recomputed: string | undefined;
         try {
-          recomputed = eventLeafHash(event, event.salts);
+          recomputed = eventLeafHash(event, event.salts, event.erased);
         } catch {
           recomputed = undefined;
         }
@@ -439,14 +449,25 @@ export class LogStore {
    * for the event it reads as, where reading would hide the difference from the hash: a
    * seq-like instant that is not an integer (read as the same millisecond), tags text that is
    * not what the writer writes for the tags it parses to (a duplicate key parses to one, but
-   * json_each, which tag filters use, sees both), or salts that are not the writer's JSON.
+   * json_each, which tag filters use, sees both), or salts that are not the writer's JSON; and
+   * for an erased event (#14), commitments that are not an object of base64 hashes, or an erased
+   * field whose value is still stored (which the served form, null, would hide).
    */
-  private storedForm(row: EventRow): { tags: Record<string, string> | null; salts: Salts } | string {
+  private storedForm(row: EventRow): { tags: Record<string, string> | null; salts: StoredSalts } | string {
     for (const column of ['occurred_at', 'received_at'] as const) {
       if (this.logSeq(row[column]) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
     }
     const salts = typeof row.salts === 'string' ? parseJson(row.salts) : row.salts;
     if (!isSalts(salts)) return 'stores salts that are not an object of base64 salts';
+    let erased: Erased | undefined;
+    if (row.erased !== null && row.erased !== undefined) {
+      const parsed = parseJson(row.erased);
+      if (!isErased(parsed)) return 'stores erased commitments that are not an object of base64 hashes';
+      erased = parsed;
+      if (erased.userIdentifier !== undefined && row.user_identifier !== ERASED_USER_IDENTIFIER) {
+        return 'stores a userIdentifier it says was erased';
+      }
+    }
     if (row.tags === null) return { tags: null, salts };
     const text = typeof row.tags === 'string' ? row.tags : undefined;
     const tags: unknown = text === undefined ? row.tags : parseJson(text);
@@ -457,6 +478,9 @@ export class LogStore {
       !Array.isArray(tags) &&
       Object.values(tags).every((value) => typeof value === 'string');
     if (!isStringMap) return 'stores tags that are not an object of strings';
+    if (erased?.tags && Object.keys(erased.tags).some((key) => Object.hasOwn(tags, key))) {
+      return 'stores a tag value it says was erased';
+    }
     if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
       return 'stores tags in a form other than the one its hash covers';
     }
@@ -483,16 +507,35 @@ function parseJson(text: unknown): unknown {
   }
 }
 
-function isSalts(value: unknown): value is { userIdentifier: string; tags?: Record<string, string> } {
+function isSalts(value: unknown): value is StoredSalts {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
-  if (typeof userIdentifier !== 'string' || Object.keys(rest).length > 0) return false;
+  // An erased userIdentifier has no salt any more.
+  if ((userIdentifier !== undefined && typeof userIdentifier !== 'string') || Object.keys(rest).length > 0) return false;
   if (tags === undefined) return true;
   return (
     tags !== null &&
     typeof tags === 'object' &&
     !Array.isArray(tags) &&
     Object.values(tags).every((s) => typeof s === 'string')
+  );
+}
+
+const HASH_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+function isErased(value: unknown): value is Erased {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return false;
+  if (userIdentifier !== undefined && (typeof userIdentifier !== 'string' || !HASH_BASE64.test(userIdentifier))) {
+    return false;
+  }
+  if (tags === undefined) return true;
+  return (
+    tags !== null &&
+    typeof tags === 'object' &&
+    !Array.isArray(tags) &&
+    Object.values(tags).every((hash) => typeof hash === 'string' && HASH_BASE64.test(hash))
   );
 }
 
