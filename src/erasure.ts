@@ -22,6 +22,8 @@ import { turn } from './store/steps';
 export const ERASURE_BATCH = 500;
 export const ERASURE_ACTION = 'audit.erasure';
 export const SERVICE_IDENTITY = 'audit-service';
+/** The longest pause between two batches. */
+const PAUSE_MAX_MS = 100;
 /** How long POST /audits/erasures waits for the job before answering 202. */
 export const ERASURE_WAIT_MS = 1000;
 /** A running erasure without progress for this long is served as interrupted (its process died). */
@@ -96,6 +98,7 @@ export class ErasureJobs {
           this.logger.warn({ ...log, ...progress }, 'erasure: interrupted by shutdown; repeat it to erase the rest');
           return { ...record, ...progress, status: 'interrupted' };
         }
+        const began = performance.now();
         const done = await this.store.erasures.eraseBatch(imsOrgId, value, record.upToSeq, this.personalTagKeys, batch);
         if (done.erased > 0) {
           progress.eventsErased += done.erased;
@@ -104,14 +107,20 @@ export class ErasureJobs {
           await this.store.erasures.update(id, progress, Date.now());
         }
         if (done.erased < batch) break;
+        // As long again as the batch took (at most PAUSE_MAX_MS): commits waiting for SQLite's
+        // write lock, or for PostgreSQL's rows and I/O, get at least half of the time.
         await turn();
+        await new Promise((resolve) => setTimeout(resolve, Math.min(performance.now() - began, PAUSE_MAX_MS)));
       }
       // Audited also when nothing was erased (a repeat), so every request leaves its trace.
       await this.record(record, progress);
       if (progress.eventsErased > 0) {
         const reclaimed = await this.store.erasures.reclaim();
         if (!reclaimed) {
-          this.logger.warn(log, 'erasure: the WAL could not be checkpointed yet (a reader held it); SQLite will on its next checkpoint');
+          this.logger.warn(
+            log,
+            'erasure: the WAL could not be checkpointed yet (a reader held it); SQLite will on its next checkpoint',
+          );
         }
       }
       const now = Date.now();

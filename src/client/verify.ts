@@ -140,7 +140,8 @@ function personalData(
     if (hash?.length !== HASH_SIZE) throw new VerificationError(`${erasedField} is not ${HASH_SIZE} bytes of base64`);
     return erasedAs as string;
   }
-  if (erasedAs !== undefined) throw new VerificationError(`${field} has a value, but ${erasedField} says it was erased`);
+  if (erasedAs !== undefined)
+    throw new VerificationError(`${field} has a value, but ${erasedField} says it was erased`);
   if (typeof value !== 'string') throw new VerificationError(`${field} is not a string`);
   if (salt === undefined) throw new VerificationError(`${saltField} is missing, so ${field} cannot be checked`);
   const bytes = fromBase64(salt);

@@ -82,7 +82,12 @@ export function commitmentsOf(
   salts: StoredSalts,
   erased?: Erased,
 ): Commitments {
-  const userIdentifier = committed('userIdentifier', event.userIdentifier, salts.userIdentifier, erased?.userIdentifier);
+  const userIdentifier = committed(
+    'userIdentifier',
+    event.userIdentifier,
+    salts.userIdentifier,
+    erased?.userIdentifier,
+  );
   const erasedTags = erased?.tags ?? {};
   const tags = event.tags;
   for (const key of Object.keys(erasedTags)) {

@@ -511,7 +511,8 @@ function isSalts(value: unknown): value is StoredSalts {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
   // An erased userIdentifier has no salt any more.
-  if ((userIdentifier !== undefined && typeof userIdentifier !== 'string') || Object.keys(rest).length > 0) return false;
+  if ((userIdentifier !== undefined && typeof userIdentifier !== 'string') || Object.keys(rest).length > 0)
+    return false;
   if (tags === undefined) return true;
   return (
     tags !== null &&
