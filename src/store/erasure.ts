@@ -177,6 +177,9 @@ export class ErasureStore {
         .whereRaw('md5(user_identifier) = md5(?)', [value])
         .andWhere('user_identifier', value)
         .andWhere('seq', '<=', upToSeq)
+        // The index's order, so that PostgreSQL walks the subject's index entries rather than
+        // scanning the table (which, as batches go by, would re-read the rows already erased).
+        .orderBy(['occurred_at', 'id'])
         .limit(max)
         .forUpdate()
         .select('id', 'seq', 'user_identifier', 'tags', 'salts', 'erased');
@@ -210,8 +213,10 @@ export class ErasureStore {
       const batch = connection.transaction((): ErasureBatch => {
         const rows = connection
           .prepare<[string, string, number, number], ErasableRow>(
+            // +seq: the read index on (ims_org_id, user_identifier) finds the subject's rows; SQLite
+            // would otherwise walk the tenant's seq index, every row up to upToSeq, each batch.
             `SELECT id, seq, user_identifier, tags, salts, erased FROM audit_events
-              WHERE ims_org_id = ? AND user_identifier = ? AND seq <= ? LIMIT ?`,
+              WHERE ims_org_id = ? AND user_identifier = ? AND +seq <= ? ORDER BY occurred_at, id LIMIT ?`,
           )
           .all(imsOrgId, value, upToSeq, max);
         if (rows.length === 0) return { erased: 0 };

@@ -132,6 +132,7 @@ hooks.beforeEach(async (transaction, done) => {
 // GET /audits/{id} and /audits/{id}/proof, as opposed to /audits/export and /audits/verify.
 const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}(\/proof)?(\?.*)?$/;
 const SUBSCRIPTION_PATH = /^\/audits\/subscriptions\/[0-9a-f]{8}-[0-9a-f-]{27}/;
+const ERASURE_PATH = /^\/audits\/erasures\/[0-9a-f]{8}-[0-9a-f-]{27}$/;
 let storedEventId;
 
 /** Stores the POST /audits example once, so that GET /audits/{id} has an event to read. */
@@ -208,6 +209,27 @@ async function prepare(transaction) {
         SUBSCRIPTION_PATH,
         `/audits/subscriptions/${id}`,
       );
+    }
+    // POST /audits/erasures answers 202 only for an erasure that outlasts the request's wait (about
+    // a second): too slow to cause here; test/erasure.test.ts erases 100,000 events to get one.
+    if (request.method === 'POST' && request.uri === '/audits/erasures' && status === '202') {
+      transaction.skip = true;
+      return;
+    }
+    // GET /audits/erasures/{id}: the example id names nothing; erase the example subject first.
+    if (request.method === 'GET' && ERASURE_PATH.test(request.uri)) {
+      const { status, body } = await send(
+        { ...transaction, fullPath: '/audits/erasures' },
+        'POST',
+        {
+          'Content-Type': 'application/json',
+          'x-api-key': CONTRACT_CLIENT_ID,
+          Authorization: `Bearer ${CONTRACT_TOKEN}`,
+        },
+        JSON.stringify({ imsOrgId: 'ACME@AdobeOrg', userIdentifier: 'jane.doe@example.com' }),
+      );
+      if (status !== 201) throw new Error(`creating an erasure got ${status}`);
+      transaction.fullPath = transaction.request.uri = `/audits/erasures/${JSON.parse(body).id}`;
     }
     // The export documents two media types; ask for the one this transaction expects.
     if (mediaType.startsWith('text/csv')) {
