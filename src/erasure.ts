@@ -115,14 +115,11 @@ export class ErasureJobs {
       // Audited also when nothing was erased (a repeat), so every request leaves its trace; and
       // reclaimed again, so a repeat also finishes a checkpoint an earlier one could not.
       await this.record(record, progress);
-      {
-        const reclaimed = await this.store.erasures.reclaim();
-        if (!reclaimed) {
-          this.logger.warn(
-            log,
-            'erasure: the WAL could not be checkpointed yet (a reader held it); SQLite will on its next checkpoint',
-          );
-        }
+      if (!(await this.store.erasures.reclaim())) {
+        this.logger.warn(
+          log,
+          'erasure: a reader held the WAL, so it could not be checkpointed and truncated; repeat the erasure to try again',
+        );
       }
       const now = Date.now();
       await this.store.erasures.update(id, { ...progress, status: 'done' }, now);
