@@ -7,7 +7,8 @@ import { leafHashOf, verifyConsistency, verifyEventInclusion, type StoredAuditEv
 import { ConfigError, loadConfig } from '../src/config';
 import { eraseEvent } from '../src/domain/erasure';
 import { commitment, eventLeafHash, saltsFor } from '../src/domain/leaf';
-import { ERASURE_ACTION } from '../src/erasure';
+import pino from 'pino';
+import { ERASURE_ACTION, ErasureJobs, STALE_MS } from '../src/erasure';
 import { TEST_CHECKPOINT_VERIFIER_KEY } from './helpers/checkpointKeys';
 import { describeEachDatabase } from './helpers/databases';
 import { postJson, type RunningService, sampleEvent, startService } from './helpers/service';
@@ -351,6 +352,47 @@ describeEachDatabase('Erasure', (database, kind) => {
     expect(theirs.status).to.equal(404);
     expect(((await theirs.json()) as { message: string }).message).to.not.include(org);
     expect((await get(`/audits/erasures/${erasure.id}`, await authHeaders({ orgs: '*' }))).status).to.equal(403);
+  });
+
+  it('an erasure stopped mid-way is interrupted, a dead one is served as interrupted, and a repeat finishes it', async () => {
+    const org = freshOrg('interrupted');
+    const subject = `erase-stopped-${unique()}`;
+    await seed(
+      Array.from({ length: 400 }, (_, i) => sampleEvent({ imsOrgId: org, userIdentifier: subject, action: `a${i}` })),
+    );
+    const { store, writer } = running.service;
+    const jobs = new ErasureJobs(store, writer, pino({ level: 'silent' }), {
+      personalTagKeys: [],
+      batch: 20,
+      waitMs: 0,
+    });
+    const { record, finished } = await jobs.start(org, subject, CLIENT_ID);
+    expect(finished).to.equal(false);
+    await jobs.stop(); // as a shutdown does: after the batch in progress
+    const stopped = (await (await get(`/audits/erasures/${record.id}`)).json()) as Erasure;
+    expect(stopped.status).to.equal('interrupted');
+    expect(stopped.eventsErased).to.be.within(1, 399);
+    expect(stopped.finishedAt).to.equal(null);
+    // The events it reached are erased, the rest not; the log verifies meanwhile.
+    expect(await verify(org)).to.deep.include({ verified: true, erasedEvents: stopped.eventsErased });
+    const rest = (await (await erase({ imsOrgId: org, userIdentifier: subject })).json()) as Erasure;
+    expect(rest).to.deep.include({ status: 'done', eventsErased: 400 - stopped.eventsErased });
+    expect(await verify(org)).to.deep.include({ verified: true, erasedEvents: 400 });
+
+    // A process that died leaves its erasure running; without progress for STALE_MS it reads as interrupted.
+    const dead = await store.erasures.create({
+      id: '01933b1e-7c4a-7d2e-9b1a-000000000001',
+      imsOrgId: org,
+      requestedBy: CLIENT_ID,
+      now: Date.now(),
+    });
+    expect(((await (await get(`/audits/erasures/${dead.id}`)).json()) as Erasure).status).to.equal('running');
+    await withKnex(database().url, (db) =>
+      db('audit_erasures')
+        .where({ id: dead.id })
+        .update({ updated_at: Date.now() - STALE_MS - 1000 }),
+    );
+    expect(((await (await get(`/audits/erasures/${dead.id}`)).json()) as Erasure).status).to.equal('interrupted');
   });
 
   if (kind === 'sqlite') {
