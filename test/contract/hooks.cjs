@@ -154,6 +154,31 @@ hooks.beforeAll(async (transactions, done) => {
   done();
 });
 
+function jsonHeaders() {
+  return {
+    'Content-Type': 'application/json',
+    'x-api-key': CONTRACT_CLIENT_ID,
+    Authorization: `Bearer ${CONTRACT_TOKEN}`,
+  };
+}
+
+/** A fresh data subject with one event in the example tenant, for an erasure to erase. */
+async function subjectToErase(transaction) {
+  const subject = `erased.subject+${randomUUID()}@example.com`;
+  const event = {
+    source: 'marketingcloud',
+    service: { serviceId: 'SKMS-1234' },
+    resource: { resourceId: 'stream/42' },
+    action: 'update',
+    imsOrgId: 'ACME@AdobeOrg',
+    timestamp: '2017-10-31T00:02:04.232Z',
+    userIdentifier: subject,
+  };
+  const { status } = await send({ ...transaction, fullPath: '/audits' }, 'POST', jsonHeaders(), JSON.stringify(event));
+  if (status !== 201) throw new Error(`storing an event to erase got ${status}`);
+  return subject;
+}
+
 async function prepare(transaction) {
   const { request, expected } = transaction;
   const status = expected.statusCode;
@@ -216,17 +241,21 @@ async function prepare(transaction) {
       transaction.skip = true;
       return;
     }
-    // GET /audits/erasures/{id}: the example id names nothing; erase the example subject first.
+    // POST /audits/erasures erases a subject of its own, with an event to erase (not the example's
+    // subject: GET /audits/{id} reads the example event, whose example still has its values).
+    if (request.method === 'POST' && request.uri === '/audits/erasures') {
+      transaction.request.body = JSON.stringify({
+        imsOrgId: 'ACME@AdobeOrg',
+        userIdentifier: await subjectToErase(transaction),
+      });
+    }
+    // GET /audits/erasures/{id}: the example id names nothing; erase such a subject first.
     if (request.method === 'GET' && ERASURE_PATH.test(request.uri)) {
       const { status, body } = await send(
         { ...transaction, fullPath: '/audits/erasures' },
         'POST',
-        {
-          'Content-Type': 'application/json',
-          'x-api-key': CONTRACT_CLIENT_ID,
-          Authorization: `Bearer ${CONTRACT_TOKEN}`,
-        },
-        JSON.stringify({ imsOrgId: 'ACME@AdobeOrg', userIdentifier: 'jane.doe@example.com' }),
+        jsonHeaders(),
+        JSON.stringify({ imsOrgId: 'ACME@AdobeOrg', userIdentifier: await subjectToErase(transaction) }),
       );
       if (status !== 201) throw new Error(`creating an erasure got ${status}`);
       transaction.fullPath = transaction.request.uri = `/audits/erasures/${JSON.parse(body).id}`;
