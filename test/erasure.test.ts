@@ -505,6 +505,10 @@ describeEachDatabase('Erasure', (database, kind) => {
     ).to.equal(true);
     expect(statuses.length).to.be.greaterThan(0);
     expect(statuses.every((status) => status === 201)).to.equal(true);
+    // Batches are short synchronous steps at most (SQLite): probes and writes are answered meanwhile.
+    // Generous, for a loaded 2-core machine; here 59–209 ms and 118–266 ms.
+    expect(slowestLive, 'slowest /health/live (ms)').to.be.below(1000);
+    expect(slowestWrite, 'slowest write (ms)').to.be.below(2000);
     const byValue = (await (await get(`/audits?imsOrgId=${q(org)}&userIdentifier=${q(subject)}`)).json()) as {
       items: unknown[];
     };

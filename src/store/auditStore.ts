@@ -328,7 +328,12 @@ export class AuditStore implements Committer {
   /** SQL for the stored size of the event in `table`'s row, in bytes. */
   private sizeSql(table: string): string {
     const tags = this.postgres ? `${table}.tags::text` : `${table}.tags`;
-    return [...SIZED_COLUMNS.map((column) => `octet_length(${table}.${column})`), `coalesce(octet_length(${tags}), 0)`]
+    return [
+      ...SIZED_COLUMNS.map((column) => `octet_length(${table}.${column})`),
+      `coalesce(octet_length(${tags}), 0)`,
+      // The commitments of erased fields (#14), NULL for most events.
+      `coalesce(octet_length(${table}.erased), 0)`,
+    ]
       .concat(String(JSON_OVERHEAD_BYTES))
       .join(' + ');
   }
