@@ -167,6 +167,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audits/erasures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a data subject's personal data from a tenant's log
+         * @description Erases, from every event of the tenant whose `userIdentifier` equals
+         *     the given value (among the events stored when the erasure begins),
+         *     that value and its salt, and every tag value under a personal-data
+         *     tag key (`PERSONAL_TAG_KEYS`, none by default) with its salt. The
+         *     token needs scope `audit.erase` and must cover `imsOrgId`.
+         *
+         *     **What is served afterwards.** An erased field's value is `null`
+         *     (`userIdentifier: null`; an erased tag's value `null`), its salt is
+         *     gone from `salts`, and `erased` holds its commitment in its place
+         *     (see `StoredAuditEvent` and `LeafHash`). The leaf hash is unchanged
+         *     and still recomputable from what is served, so get, list, export,
+         *     proofs (also those taken before), `GET /audits/verify` (which counts
+         *     `erasedEvents`), the monitor and offline verification all still
+         *     pass. A filter on the erased value finds nothing.
+         *
+         *     **It is audited.** When it ends, the erasure appends one event to the
+         *     tenant's log: action `audit.erasure`, source and `service.serviceId`
+         *     `audit-service`, `userIdentifier` the client id that asked,
+         *     `resource.resourceId` `erasure/<id>`, tags `eventsErased`,
+         *     `firstSeq` and `lastSeq`; never the erased value.
+         *
+         *     **Batches.** Events are erased in transactions of at most 500, with
+         *     a turn of the event loop between them, so ingest and reads are
+         *     served meanwhile. An erasure that ends within about a second
+         *     answers `201`; a longer one answers `202` and goes on in the
+         *     background: `GET /audits/erasures/{id}` shows its progress.
+         *
+         *     **Repeating an erasure is harmless:** no event holds the value any
+         *     more, so it erases nothing and answers `eventsErased: 0`. The
+         *     erasure's record never holds the erased value.
+         */
+        post: operations["createErasure"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audits/erasures/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an erasure's status and progress
+         * @description The erasure as `POST /audits/erasures` answered it, updated after each
+         *     batch: `eventsErased` so far, then `done` with `finishedAt`. An
+         *     erasure whose instance stopped (a crash, a shutdown) mid-way is
+         *     `interrupted`: the events it reached are erased, and repeating the
+         *     request erases the rest. The token needs scope `audit.erase`; an
+         *     erasure of a tenant the token does not cover is `404`, like an
+         *     unknown id.
+         */
+        get: operations["getErasure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audits/export": {
         parameters: {
             query?: never;
@@ -810,6 +885,15 @@ export interface components {
             imsOrgId: components["schemas"]["ImsOrgId"];
             /**
              * Format: int64
+             * @description How many of the events checked carry erased fields (see
+             *     `POST /audits/erasures`). Each such event's erased fields enter
+             *     its leaf hash through the commitments in its `erased`, so it
+             *     verifies like any other.
+             * @example 0
+             */
+            erasedEvents: number;
+            /**
+             * Format: int64
              * @description The highest `seq` removed by retention (0 when nothing was). Those
              *     events' rows are gone; verification starts from the stored tree
              *     of that size (its kept leaf hashes and nodes) and recomputes the
@@ -908,6 +992,12 @@ export interface components {
          *     `leafHash` its leaf in the tenant's Merkle tree; `salts` lets anyone
          *     recompute `leafHash` from the event exactly as it is served (see the
          *     `LeafHash` schema for the exact hashed form).
+         *
+         *     **Erased fields** (`POST /audits/erasures`): an erased
+         *     `userIdentifier` is `null`, an erased tag keeps its key with the
+         *     value `null`; the field's salt is gone from `salts`, and `erased`
+         *     holds its commitment instead, so `leafHash` stays recomputable. An
+         *     event without erased fields has no `erased`.
          */
         StoredAuditEvent: {
             /**
@@ -929,14 +1019,106 @@ export interface components {
             seq: number;
             leafHash: components["schemas"]["LeafHash"];
             salts: components["schemas"]["Salts"];
+            erased?: components["schemas"]["ErasedCommitments"];
             action: components["schemas"]["Action"];
             imsOrgId: components["schemas"]["ImsOrgId"];
             resource: components["schemas"]["Resource"];
             service: components["schemas"]["Service"];
             source: components["schemas"]["Source"];
-            tags?: components["schemas"]["Tags"];
+            tags?: components["schemas"]["StoredTags"];
             timestamp: components["schemas"]["Timestamp"];
+            userIdentifier: components["schemas"]["StoredUserIdentifier"];
+        };
+        /**
+         * @description The event's `userIdentifier` as posted, or `null` once erased (its commitment is then in `erased.userIdentifier`).
+         * @example jane.doe@example.com
+         */
+        StoredUserIdentifier: string | null;
+        /**
+         * @description The event's `tags` as posted; a tag whose value was erased keeps its
+         *     key, with the value `null` (its commitment is then in
+         *     `erased.tags`).
+         * @example {
+         *       "region": "eu-west-1"
+         *     }
+         */
+        StoredTags: {
+            [key: string]: string | null;
+        };
+        /**
+         * @description The commitments of the event's erased personal-data values, shaped
+         *     like `salts`: for each erased field,
+         *     `base64(SHA-256(salt || UTF-8 value))` as the leaf hash holds it.
+         *     The value and its salt are gone, so the commitment cannot be turned
+         *     back into the value; it only keeps `leafHash` recomputable.
+         * @example {
+         *       "userIdentifier": "0Fz8bK3pY0kq2Lw5h6J1nQ7m9cR4tV8xA2sD3fG4hJk="
+         *     }
+         */
+        ErasedCommitments: {
+            userIdentifier?: components["schemas"]["Commitment"];
+            tags?: {
+                [key: string]: components["schemas"]["Commitment"];
+            };
+        };
+        /**
+         * @description A salted commitment, `base64(SHA-256(salt || UTF-8 value))`, 32 bytes in standard base64 with padding.
+         * @example 0Fz8bK3pY0kq2Lw5h6J1nQ7m9cR4tV8xA2sD3fG4hJk=
+         */
+        Commitment: string;
+        NewErasure: {
+            imsOrgId: components["schemas"]["ImsOrgId"];
             userIdentifier: components["schemas"]["UserIdentifier"];
+        };
+        /**
+         * @description An erasure and its progress. It never holds the erased value.
+         *     `firstSeq` and `lastSeq` are the lowest and highest `seq` of the
+         *     events it erased so far (`null` while none). `status`: `running`,
+         *     then `done`; `interrupted` when the instance running it stopped
+         *     mid-way (repeat the request to erase the rest); `failed` when it
+         *     gave up on an error (also repeatable).
+         */
+        Erasure: {
+            /**
+             * @description The erasure's id (UUIDv7).
+             * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+             */
+            id: string;
+            imsOrgId: components["schemas"]["ImsOrgId"];
+            /** @enum {string} */
+            status: "running" | "done" | "interrupted" | "failed";
+            /**
+             * Format: int64
+             * @description Events erased so far; `0` when no event held the value (any more), as when an erasure is repeated.
+             * @example 3
+             */
+            eventsErased: number;
+            /**
+             * Format: int64
+             * @example 7
+             */
+            firstSeq: number | null;
+            /**
+             * Format: int64
+             * @example 42
+             */
+            lastSeq: number | null;
+            /**
+             * @description The client id that asked for the erasure.
+             * @example privacy-desk
+             */
+            requestedBy: string;
+            /**
+             * Format: date-time
+             * @example 2017-10-31T00:02:04.517Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When it ended (`done`, `failed`); `null` while running or interrupted.
+             * @example 2017-10-31T00:02:04.601Z
+             */
+            finishedAt: string | null;
         };
         NewSubscription: {
             imsOrgId: components["schemas"]["ImsOrgId"];
@@ -1106,8 +1288,10 @@ export interface components {
             };
             actor: {
                 user: {
-                    uid: string;
-                    name: string;
+                    /** @description `userIdentifier`; `null` once erased. */
+                    uid: string | null;
+                    /** @description `userIdentifier`; `null` once erased. */
+                    name: string | null;
                 };
             };
             api: {
@@ -1123,7 +1307,7 @@ export interface components {
                 uid: string;
             }[];
             unmapped?: {
-                tags?: components["schemas"]["Tags"];
+                tags?: components["schemas"]["StoredTags"];
                 leafHash: components["schemas"]["LeafHash"];
             };
         };
@@ -1137,17 +1321,21 @@ export interface components {
          *     `base64(SHA-256(0x00 || leaf bytes))`, where the leaf bytes are the
          *     RFC 8785 (JCS) canonical JSON, in UTF-8, of the event's **hashed
          *     form**. The hashed form is the event exactly as served without
-         *     `leafHash` and `salts`, with the value of every personal-data field
-         *     (marked `x-personal-data: true`: `userIdentifier` and each tag value)
-         *     replaced by its salted commitment
+         *     `leafHash`, `salts` and `erased`, with the value of every
+         *     personal-data field (marked `x-personal-data: true`: `userIdentifier`
+         *     and each tag value) replaced by its salted commitment
          *     `base64(SHA-256(salt || UTF-8 value))`, where `salt` is the 16 bytes
-         *     that `salts` gives for that field. For example, the event
+         *     that `salts` gives for that field. For an erased field (served as
+         *     `null`, see `POST /audits/erasures`) the commitment is the one
+         *     `erased` gives for it; a field with both a value and an `erased`
+         *     commitment, or with neither a salt nor a commitment, is refused. For example, the event
          *     `{"id":"…","seq":42,…,"userIdentifier":"jane","tags":{"region":"eu"},"salts":{…},"leafHash":"…"}`
          *     is hashed as
          *     `{"action":…,"id":"…","imsOrgId":…,"receivedAt":…,"resource":{"resourceId":…},"seq":42,"service":{"serviceId":…},"source":…,"tags":{"region":"<commitment>"},"timestamp":…,"userIdentifier":"<commitment>"}`.
          *     The leaf therefore covers every stored field, `id`, `seq` and
          *     `receivedAt` included, while a personal-data value and its salt can
-         *     later be erased without changing any hash.
+         *     later be erased without changing any hash: the commitment moves from
+         *     being computed to being served in `erased`.
          * @example Zm9yIGV4YW1wbGUgb25seTogMzIgYnl0ZXMgb2YgaGFzaCE=
          */
         LeafHash: string;
@@ -1156,7 +1344,8 @@ export interface components {
          *     value of the event: `userIdentifier`, and each tag under the tag's
          *     key. Each value enters the leaf hash as `SHA-256(salt || value)`
          *     (see `LeafHash`), so that without its salt an erased value cannot be
-         *     guessed from the hash.
+         *     guessed from the hash. An erased field's salt is removed (its
+         *     commitment is then in `erased`).
          * @example {
          *       "userIdentifier": "3q2+7wAAAAAAAAAAAAAAAA==",
          *       "tags": {
@@ -1165,7 +1354,7 @@ export interface components {
          *     }
          */
         Salts: {
-            userIdentifier: components["schemas"]["Salt"];
+            userIdentifier?: components["schemas"]["Salt"];
             tags?: {
                 [key: string]: components["schemas"]["Salt"];
             };
@@ -1996,6 +2185,161 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createErasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "imsOrgId": "ACME@AdobeOrg",
+                 *       "userIdentifier": "jane.doe@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewErasure"];
+            };
+        };
+        responses: {
+            /** @description The erasure is done. */
+            201: {
+                headers: {
+                    /** @description The erasure's status resource, `/audits/erasures/{id}`. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "status": "done",
+                     *       "eventsErased": 3,
+                     *       "firstSeq": 7,
+                     *       "lastSeq": 42,
+                     *       "requestedBy": "privacy-desk",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "finishedAt": "2017-10-31T00:02:04.601Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Erasure"];
+                };
+            };
+            /** @description The erasure goes on in the background; `Location` shows its progress. */
+            202: {
+                headers: {
+                    /** @description The erasure's status resource, `/audits/erasures/{id}`. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "status": "running",
+                     *       "eventsErased": 12000,
+                     *       "firstSeq": 7,
+                     *       "lastSeq": 24001,
+                     *       "requestedBy": "privacy-desk",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "finishedAt": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Erasure"];
+                };
+            };
+            /** @description The body is not an erasure request (an unknown field, no `userIdentifier`, an empty one); the message names the problem, and nothing is erased. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "bad_request",
+                     *       "message": "body must have required property 'userIdentifier'",
+                     *       "details": [
+                     *         {
+                     *           "path": "body",
+                     *           "message": "must have required property 'userIdentifier'"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getErasure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The erasure's id, as `POST /audits/erasures` answered it (a UUID).
+                 * @example 01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The erasure. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a",
+                     *       "imsOrgId": "ACME@AdobeOrg",
+                     *       "status": "done",
+                     *       "eventsErased": 3,
+                     *       "firstSeq": 7,
+                     *       "lastSeq": 42,
+                     *       "requestedBy": "privacy-desk",
+                     *       "createdAt": "2017-10-31T00:02:04.517Z",
+                     *       "finishedAt": "2017-10-31T00:02:04.601Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Erasure"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description No erasure with this id in a tenant the token covers (another tenant's is `404` too, so existence never leaks). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "reason": "not_found",
+                     *       "message": "erasure \"01933b1e-7c4a-7d2e-9b1a-2f4e5d6c7b8a\" not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             500: components["responses"]["InternalServerError"];
             503: components["responses"]["ServiceUnavailable"];
         };

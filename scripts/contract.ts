@@ -99,7 +99,7 @@ try {
         ...baseEnv,
         // Read by the hooks: the credentials for each case they provoke.
         CONTRACT_CLIENT_ID: CLIENT_ID,
-        CONTRACT_TOKEN: await mintToken({ ...credentials, scope: 'audit.write audit.read audit.admin' }),
+        CONTRACT_TOKEN: await mintToken({ ...credentials, scope: 'audit.write audit.read audit.admin audit.erase' }),
         CONTRACT_UNSCOPED_TOKEN: await mintToken({ ...credentials, scope: '' }),
       },
     },

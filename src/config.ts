@@ -66,6 +66,8 @@ export interface Config {
    * forever), as its ISO 8601 text and in ms, and how often the purge job runs.
    */
   retention: { default?: { text: string; ms: number }; intervalMs: number };
+  /** Erasure (#14): the tag keys whose values are personal data, erased with a subject's userIdentifier. */
+  erasure: { personalTagKeys: string[] };
 }
 
 /** How long a client may take and how many connections it may hold; see the README's Configuration. */
@@ -117,9 +119,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
       intervalMs: env.RETENTION_INTERVAL ? duration(env, 'RETENTION_INTERVAL') : 3600_000,
     },
+    erasure: { personalTagKeys: personalTagKeys(env) },
     webhooks: webhookConfig(env, auth.mode === 'dev'),
     http: httpLimits(env),
   };
+}
+
+/** PERSONAL_TAG_KEYS: comma-separated tag keys (1–128 characters each, as the spec's tag keys); none by default. */
+function personalTagKeys(env: NodeJS.ProcessEnv): string[] {
+  const keys = (env.PERSONAL_TAG_KEYS ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter(Boolean);
+  const bad = keys.find((key) => key.length > 128);
+  if (bad !== undefined) throw new ConfigError('PERSONAL_TAG_KEYS: a tag key is at most 128 characters');
+  return [...new Set(keys)];
 }
 
 function webhookConfig(env: NodeJS.ProcessEnv, devMode: boolean): Config['webhooks'] {

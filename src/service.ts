@@ -21,6 +21,7 @@ import { EventStreams } from './http/eventStream';
 import { Deliverer } from './http/deliverer';
 import { SubscriptionStore } from './store/subscriptions';
 import { LogMonitor } from './monitor';
+import { ErasureJobs } from './erasure';
 import { RetentionJob } from './retention';
 
 // Enough events per transaction to amortise its fsync; small enough to keep commit latency low.
@@ -79,6 +80,9 @@ export async function createService(config: Config, logger: Logger = createLogge
       maxEventsPerCommit: MAX_EVENTS_PER_COMMIT,
     });
     const metrics = new Metrics({ writeQueueDepth: () => writer.depth, poolStats: () => store.poolStats() });
+    const erasures = new ErasureJobs(store, writer, logger.child({ component: 'erasure' }), {
+      personalTagKeys: config.erasure.personalTagKeys,
+    });
     const app = createApp({
       contract,
       verifyToken,
@@ -95,6 +99,7 @@ export async function createService(config: Config, logger: Logger = createLogge
       subscriptions,
       deliverer,
       notary,
+      erasures,
     });
     deliverer.start();
     const monitor = new LogMonitor(
@@ -139,8 +144,9 @@ export async function createService(config: Config, logger: Logger = createLogge
         const streamsClosed = streams.closeAll();
         if (service.server) await http.close();
         clearInterval(purgeTimer);
-        // Before the writer drains: a purge's event goes through it.
+        // Before the writer drains: a purge's or an erasure's event goes through it.
         await retention.stop();
+        await erasures.stop();
         // Requests still waiting for a commit are answered before the database goes away.
         await writer.drain();
         await streamsClosed;

@@ -46,7 +46,7 @@ function csvValues(event: StoredAuditEvent): string[] {
     event.source,
     event.service.serviceId,
     event.resource.resourceId,
-    event.userIdentifier,
+    event.userIdentifier ?? '',
     event.tags ? JSON.stringify(Object.fromEntries(Object.entries(event.tags).sort())) : '',
     // Base64 may begin with '+', which the CSV prefixes like any formula-like value.
     event.leafHash.startsWith('+') ? `'${event.leafHash}` : event.leafHash,

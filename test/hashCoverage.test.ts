@@ -24,14 +24,14 @@ function storedFields(schema: Schema, prefix = ''): [string, Schema][] {
     const resolved = resolve(property);
     const path = `${prefix}${name}`;
     // An object with named properties nests (service.serviceId); a map (tags) is one stored value,
-    // and so are the salts (one JSON column).
+    // and so are the salts and the erased commitments (one JSON column each).
     return resolved.type === 'object' && resolved.properties && !JSON_COLUMNS.has(path)
       ? storedFields(resolved, `${path}.`)
       : [[path, resolved]];
   });
 }
 
-const JSON_COLUMNS = new Set(['salts']);
+const JSON_COLUMNS = new Set(['salts', 'erased']);
 
 // The one field whose column is not its name in snake_case.
 const COLUMN_EXCEPTIONS: Record<string, string> = { timestamp: 'occurred_at' };
@@ -54,6 +54,11 @@ function tamperSql(path: string, schema: Schema, column: string): { sql: string;
       tags: { region: Buffer.alloc(16, 8).toString('base64') },
     };
     return { sql: `UPDATE audit_events SET ${column} = ? WHERE id = ?`, bindings: [JSON.stringify(salts)] };
+  }
+  if (path === 'erased') {
+    // A commitment for a field the event still holds: the served value would hide it.
+    const erased = { userIdentifier: Buffer.alloc(32, 7).toString('base64') };
+    return { sql: `UPDATE audit_events SET ${column} = ? WHERE id = ?`, bindings: [JSON.stringify(erased)] };
   }
   if (schema.type === 'object' && typeof schema.additionalProperties === 'object')
     return { sql: `UPDATE audit_events SET ${column} = ? WHERE id = ?`, bindings: [JSON.stringify({ tampered: 'x' })] };
@@ -81,6 +86,7 @@ describeEachDatabase('The leaf hash covers every stored field of StoredAuditEven
       'seq',
       'leafHash',
       'salts',
+      'erased',
       'service.serviceId',
       'tags',
     ]);

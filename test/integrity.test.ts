@@ -244,6 +244,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         treeSize: 3,
         rootHash: Buffer.from(rootFromLeaves(leaves)).toString('base64'),
         prunedThrough: 0,
+        erasedEvents: 0,
       });
     });
 
@@ -258,6 +259,7 @@ describeEachDatabase('Trustworthy ingest', (database, kind) => {
         treeSize: 0,
         rootHash: Buffer.from(EMPTY_ROOT).toString('base64'),
         prunedThrough: 0,
+        erasedEvents: 0,
       });
     });
 

@@ -20,9 +20,9 @@ function specLeafHash(event: StoredAuditEvent): string {
   const { leafHash: _leaf, salts, ...hashed } = event;
   const form = {
     ...hashed,
-    userIdentifier: commit(salts.userIdentifier, event.userIdentifier),
+    userIdentifier: commit(salts.userIdentifier!, event.userIdentifier!),
     ...(event.tags && {
-      tags: Object.fromEntries(Object.entries(event.tags).map(([k, v]) => [k, commit(salts.tags![k], v)])),
+      tags: Object.fromEntries(Object.entries(event.tags).map(([k, v]) => [k, commit(salts.tags![k], v!)])),
     }),
   };
   return createHash('sha256')
@@ -68,7 +68,7 @@ describeEachDatabase("Each tenant's log is a Merkle tree", (database) => {
       expect(event.leafHash).to.equal(specLeafHash(event));
       const { leafHash: _l, salts, ...hashed } = event;
       expect(eventLeafHash(hashed, salts)).to.equal(event.leafHash);
-      expect(Buffer.from(salts.userIdentifier, 'base64')).to.have.length(16);
+      expect(Buffer.from(salts.userIdentifier!, 'base64')).to.have.length(16);
     }
     // Salts are random per field and per event.
     expect(new Set(events.map((e) => e.salts.userIdentifier)).size).to.equal(SIZE);

@@ -53,8 +53,9 @@ export interface VerifiedInclusion {
 
 /**
  * The event's leaf hash (base64), recomputed from the event exactly as the server serves it (the
- * spec's LeafHash schema): the event without `leafHash` and `salts`, every personal-data value
- * replaced by its salted commitment, as RFC 8785 canonical JSON, hashed as an RFC 9162 leaf.
+ * spec's LeafHash schema): the event without `leafHash`, `salts` and `erased`, every personal-data
+ * value replaced by its salted commitment (an erased one, served as null, by the commitment in
+ * `erased`), as RFC 8785 canonical JSON, hashed as an RFC 9162 leaf.
  * Pass a StoredAuditEvent: an export line's `inclusionProof` is not part of the event. Throws a
  * VerificationError naming the field when the event lacks what the hash needs (a salt, say).
  */
@@ -63,13 +64,26 @@ export function leafHashOf(event: StoredAuditEvent): string {
   if (!isRecord(record)) throw new VerificationError('the event is not a JSON object');
   // Without a prototype, so that a "__proto__" member of parsed JSON stays a member (and is hashed).
   const hashed: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const key of Object.keys(record)) if (key !== 'leafHash' && key !== 'salts') hashed[key] = record[key];
+  for (const key of Object.keys(record)) {
+    if (key !== 'leafHash' && key !== 'salts' && key !== 'erased') hashed[key] = record[key];
+  }
 
   const salts = record.salts;
   if (!isRecord(salts))
     throw new VerificationError('the event has no salts object, so its leaf hash cannot be recomputed');
-  const userSalt = Object.hasOwn(salts, 'userIdentifier') ? salts.userIdentifier : undefined;
-  hashed.userIdentifier = personalData('userIdentifier', record.userIdentifier, userSalt);
+  // An erased field's commitment, served in place of its value and salt.
+  const erased = record.erased;
+  if (erased !== undefined && !isRecord(erased)) throw new VerificationError('erased is not an object');
+  const erasedTags = erased?.tags;
+  if (erasedTags !== undefined && !isRecord(erasedTags)) throw new VerificationError('erased.tags is not an object');
+  const own = (object: Record<string, unknown> | undefined, key: string) =>
+    object !== undefined && Object.hasOwn(object, key) ? object[key] : undefined;
+  hashed.userIdentifier = personalData(
+    'userIdentifier',
+    record.userIdentifier,
+    own(salts, 'userIdentifier'),
+    own(erased, 'userIdentifier'),
+  );
 
   const tags = record.tags;
   const tagSalts = salts.tags;
@@ -78,26 +92,56 @@ export function leafHashOf(event: StoredAuditEvent): string {
     if (!isRecord(tags)) throw new VerificationError('tags is not an object');
     const committed: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const key of Object.keys(tags)) {
-      const salt = tagSalts !== undefined && Object.hasOwn(tagSalts, key) ? tagSalts[key] : undefined;
-      committed[key] = personalData(`tags.${key}`, tags[key], salt, `salts.tags.${key}`);
+      committed[key] = personalData(
+        `tags.${key}`,
+        tags[key],
+        own(tagSalts, key),
+        own(erasedTags, key),
+        `salts.tags.${key}`,
+        `erased.tags.${key}`,
+      );
     }
     hashed.tags = committed;
   }
-  // A salt without its value is a sign of an edited event: nothing hashes it, so refuse it.
-  for (const key of Object.keys(tagSalts ?? {})) {
-    if (!isRecord(tags) || !Object.hasOwn(tags, key)) {
-      throw new VerificationError(`salts.tags.${key} is the salt of a tag the event does not have`);
+  // A salt or commitment without its field is a sign of an edited event: nothing hashes it, so refuse it.
+  for (const [list, name, what] of [
+    [tagSalts, 'salts.tags', 'salt'],
+    [erasedTags, 'erased.tags', 'commitment'],
+  ] as const) {
+    for (const key of Object.keys(list ?? {})) {
+      if (!isRecord(tags) || !Object.hasOwn(tags, key)) {
+        throw new VerificationError(`${name}.${key} is the ${what} of a tag the event does not have`);
+      }
     }
+  }
+  for (const key of Object.keys(erased ?? {})) {
+    if (key !== 'userIdentifier' && key !== 'tags') throw new VerificationError(`erased.${key} is no erased field`);
   }
   return toBase64(hashLeaf(utf8(canonicalJson(hashed))));
 }
 
 /**
- * The one place a personal-data field becomes its commitment, base64(SHA-256(salt || UTF-8 value)).
- * Erasure (issue #14) belongs here: an erased field will carry its commitment in an `erased`
- * property instead of its value and salt, and this function will take it from there.
+ * The one place a personal-data field becomes its commitment: base64(SHA-256(salt || UTF-8
+ * value)), or for an erased field (#14; its value null, its salt gone) the commitment the event
+ * serves in `erased`. A field with both a value and an erased commitment is refused.
  */
-function personalData(field: string, value: unknown, salt: unknown, saltField = `salts.${field}`): string {
+function personalData(
+  field: string,
+  value: unknown,
+  salt: unknown,
+  erasedAs: unknown,
+  saltField = `salts.${field}`,
+  erasedField = `erased.${field}`,
+): string {
+  if (value === null) {
+    if (erasedAs === undefined) throw new VerificationError(`${field} is null, but ${erasedField} is missing`);
+    if (salt !== undefined) throw new VerificationError(`${field} is erased, but ${saltField} is still there`);
+    const hash = fromBase64(erasedAs);
+    if (hash?.length !== HASH_SIZE) throw new VerificationError(`${erasedField} is not ${HASH_SIZE} bytes of base64`);
+    return erasedAs as string;
+  }
+  if (erasedAs !== undefined)
+    throw new VerificationError(`${field} has a value, but ${erasedField} says it was erased`);
   if (typeof value !== 'string') throw new VerificationError(`${field} is not a string`);
   if (salt === undefined) throw new VerificationError(`${saltField} is missing, so ${field} cannot be checked`);
   const bytes = fromBase64(salt);

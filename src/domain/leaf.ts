@@ -1,17 +1,28 @@
 // An event's leaf in its tenant's Merkle tree (the spec's LeafHash schema): the RFC 8785 canonical
-// JSON of its hashed form, which is the event as served without `leafHash` and `salts`, each
-// personal-data value replaced by its salted commitment SHA-256(salt || value). Erasing a value and
-// its salt later leaves the commitment, so every hash still holds.
+// JSON of its hashed form, which is the event as served without `leafHash`, `salts` and `erased`,
+// each personal-data value replaced by its salted commitment SHA-256(salt || value). Erasing a
+// value and its salt (#14) serves the value as null and its commitment in `erased`, so every hash
+// still holds.
 import { hash, randomFillSync } from 'node:crypto';
 import type { StoredAuditEvent } from './api';
 
 /** Bytes of random salt per personal-data value. */
 export const SALT_BYTES = 16;
 
-export type Salts = StoredAuditEvent['salts'];
+/** The salts the writer gives a new event: one for userIdentifier, one per tag. */
+export interface Salts {
+  userIdentifier: string;
+  tags?: Record<string, string>;
+}
 
-/** The event as hashed: everything but its leaf hash and salts. */
-export type HashedEvent = Omit<StoredAuditEvent, 'leafHash' | 'salts'>;
+/** The salts as served: an erased field's salt is gone. */
+export type StoredSalts = StoredAuditEvent['salts'];
+
+/** The commitments of an event's erased fields, served in place of their values and salts. */
+export type Erased = NonNullable<StoredAuditEvent['erased']>;
+
+/** The event as hashed: everything but its leaf hash, salts and erased commitments. */
+export type HashedEvent = Omit<StoredAuditEvent, 'leafHash' | 'salts' | 'erased'>;
 
 /** How many salts an event with these tags needs: one for userIdentifier, one per tag. */
 export function saltCount(tags: Record<string, string> | undefined): number {
@@ -62,22 +73,50 @@ export interface Commitments {
   tags?: Record<string, string>;
 }
 
-/** The commitments of an event's personal-data values under its salts; throws if a tag has no salt. */
-export function commitmentsOf(event: Pick<HashedEvent, 'userIdentifier' | 'tags'>, salts: Salts): Commitments {
-  const userIdentifier = commitment(salts.userIdentifier, event.userIdentifier);
-  if (event.tags === undefined) return { userIdentifier };
+/**
+ * The commitments of an event's personal-data values: each from its value and salt, or for an
+ * erased field (its value null) the one `erased` holds. Throws if a field has neither, or both.
+ */
+export function commitmentsOf(
+  event: Pick<HashedEvent, 'userIdentifier' | 'tags'>,
+  salts: StoredSalts,
+  erased?: Erased,
+): Commitments {
+  const userIdentifier = committed(
+    'userIdentifier',
+    event.userIdentifier,
+    salts.userIdentifier,
+    erased?.userIdentifier,
+  );
+  const erasedTags = erased?.tags ?? {};
   const tags = event.tags;
+  for (const key of Object.keys(erasedTags)) {
+    if (tags === undefined || !Object.hasOwn(tags, key)) throw new Error(`erased tag ${JSON.stringify(key)} is no tag`);
+  }
+  if (tags === undefined) return { userIdentifier };
   return {
     userIdentifier,
     // fromEntries defines own properties, so a tag named __proto__ is a tag like any other.
     tags: Object.fromEntries(
       Object.keys(tags).map((key) => {
         const salt = salts.tags && Object.hasOwn(salts.tags, key) ? salts.tags[key] : undefined;
-        if (typeof salt !== 'string') throw new Error(`tag ${JSON.stringify(key)} has no salt`);
-        return [key, commitment(salt, tags[key])];
+        const erasedAs = Object.hasOwn(erasedTags, key) ? erasedTags[key] : undefined;
+        return [key, committed(`tag ${JSON.stringify(key)}`, tags[key], salt, erasedAs)];
       }),
     ),
   };
+}
+
+/** A field's commitment: computed from its value and salt, or served in `erased` once erased. */
+function committed(field: string, value: string | null, salt: unknown, erasedAs: unknown): string {
+  if (value === null) {
+    if (typeof erasedAs !== 'string') throw new Error(`${field} is null without an erased commitment`);
+    if (salt !== undefined) throw new Error(`${field} is erased but keeps a salt`);
+    return erasedAs;
+  }
+  if (erasedAs !== undefined) throw new Error(`${field} has both a value and an erased commitment`);
+  if (typeof salt !== 'string') throw new Error(`${field} has no salt`);
+  return commitment(salt, value);
 }
 
 /**
@@ -112,7 +151,7 @@ export function leafHashOf(event: HashedEvent, commitments: Commitments): Buffer
   return hash('sha256', `\u0000${leafText(event, commitments)}`, 'buffer');
 }
 
-/** The event's leaf hash in base64, from its values and salts. */
-export function eventLeafHash(event: HashedEvent, salts: Salts): string {
-  return leafHashOf(event, commitmentsOf(event, salts)).toString('base64');
+/** The event's leaf hash in base64, from its values and salts (and the commitments of erased fields). */
+export function eventLeafHash(event: HashedEvent, salts: StoredSalts, erased?: Erased): string {
+  return leafHashOf(event, commitmentsOf(event, salts, erased)).toString('base64');
 }

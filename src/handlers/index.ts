@@ -1,7 +1,9 @@
 import type { OperationId } from '../http/contract';
 import { createAuditEvent } from './createAuditEvent';
 import { createAuditEvents } from './createAuditEvents';
+import { createErasure } from './createErasure';
 import { getDocs } from './getDocs';
+import { getErasure } from './getErasure';
 import { getDocsAsset } from './getDocsAsset';
 import { getViewer } from './getViewer';
 import { getViewerAsset } from './getViewerAsset';
@@ -59,4 +61,6 @@ export const handlers: { [Op in OperationId]: Handler<Op> } = {
   getConsistencyProof,
   getRetentionPolicy,
   putRetentionPolicy,
+  createErasure,
+  getErasure,
 };

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal';
 import type { CheckpointNotary } from '../domain/checkpoints';
 import type { Config } from '../config';
 import type { DevSignIn } from '../auth/devSignIn';
+import type { ErasureJobs } from '../erasure';
 import type { DocsSite } from '../docs/site';
 import type { ViewerSite } from '../docs/viewerSite';
 import type { Contract, OperationId } from '../http/contract';
@@ -36,6 +37,8 @@ export interface Services {
   deliverer: Deliverer;
   /** Signs tenants' checkpoints with the service's key(s) (#13). */
   notary: CheckpointNotary;
+  /** Erasures of data subjects' personal data (#14). */
+  erasures: ErasureJobs;
 }
 
 type JsonContent<T> = T extends { content: { 'application/json': infer Body } } ? Body : never;
@@ -70,7 +73,7 @@ type ReplyBody<Response> = Response extends { content: infer Content }
 
 /** A success response the spec documents for the operation. Errors are thrown as AuditError (src/domain/errors.ts). */
 export type HandlerReply<Op extends OperationId> = {
-  [Status in keyof Responses<Op>]: Status extends 200 | 201
+  [Status in keyof Responses<Op>]: Status extends 200 | 201 | 202
     ? { status: Status; headers?: Record<string, string> } & ReplyBody<Responses<Op>[Status]>
     : never;
 }[keyof Responses<Op>];

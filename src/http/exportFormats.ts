@@ -37,7 +37,8 @@ const CSV_COLUMNS: [string, (event: StoredAuditEvent) => string][] = [
   ['source', (event) => event.source],
   ['serviceId', (event) => event.service.serviceId],
   ['resourceId', (event) => event.resource.resourceId],
-  ['userIdentifier', (event) => event.userIdentifier],
+  // An erased userIdentifier is an empty cell (the value is never empty).
+  ['userIdentifier', (event) => event.userIdentifier ?? ''],
   // Keys sorted, so the column reads the same whichever database kept the tags.
   ['tags', (event) => (event.tags === undefined ? '' : canonicalJson(event.tags))],
   ['leafHash', (event) => event.leafHash],

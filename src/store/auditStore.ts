@@ -9,6 +9,7 @@ import type { Database, PoolStats } from './db';
 import { translateErrors } from './errors';
 import { PostgresCommitter } from './postgresCommitter';
 import { LogStore } from './logStore';
+import { ErasureStore } from './erasure';
 import { RetentionStore } from './retention';
 import { DIGEST_INDEXED_COLUMNS, type EventRow, fromRow } from './rows';
 import { turn, withinBytes } from './steps';
@@ -83,6 +84,8 @@ export class AuditStore implements Committer {
   readonly log: LogStore;
   /** Tenants' retention policies and the purge of their logs' oldest events (#14). */
   readonly retention: RetentionStore;
+  /** Erasures of data subjects' personal data (#14). */
+  readonly erasures: ErasureStore;
   private readonly db: Knex;
   private readonly postgres: boolean;
   private readonly committer: Committer;
@@ -102,6 +105,7 @@ export class AuditStore implements Committer {
     }
     this.log = new LogStore(this.db, this.postgres, { verifiers: this.verifiers, pool });
     this.retention = new RetentionStore(this.db, this.postgres);
+    this.erasures = new ErasureStore(this.db, this.postgres);
     if (pool) {
       this.committer = new PostgresCommitter(pool, idempotencyTtlMs);
     } else if (config.client === 'sqlite') {
@@ -330,7 +334,12 @@ export class AuditStore implements Committer {
   /** SQL for the stored size of the event in `table`'s row, in bytes. */
   private sizeSql(table: string): string {
     const tags = this.postgres ? `${table}.tags::text` : `${table}.tags`;
-    return [...SIZED_COLUMNS.map((column) => `octet_length(${table}.${column})`), `coalesce(octet_length(${tags}), 0)`]
+    return [
+      ...SIZED_COLUMNS.map((column) => `octet_length(${table}.${column})`),
+      `coalesce(octet_length(${tags}), 0)`,
+      // The commitments of erased fields (#14), NULL for most events.
+      `coalesce(octet_length(${table}.erased), 0)`,
+    ]
       .concat(String(JSON_OVERHEAD_BYTES))
       .join(' + ');
   }

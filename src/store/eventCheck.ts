@@ -2,12 +2,15 @@
 // form the writer stores, and that its values still give its leaf hash. The main thread's walk
 // (LogStore.verify) and the SQLite verify threads (verifyThread.ts) run this same check.
 import { canonicalJson } from '../domain/canonicalJson';
-import { eventLeafHash, type Salts } from '../domain/leaf';
+import { type Erased, eventLeafHash, type StoredSalts } from '../domain/leaf';
 import type { Hash } from '../domain/merkle';
-import { type EventRow, fromRow, storedHash } from './rows';
+import { ERASED_USER_IDENTIFIER, type EventRow, fromRow, storedHash } from './rows';
 
-/** A row's leaf hash, or where and why it breaks the log (`counted`: it held its place, so the walk counts it). */
-export type RowVerdict = { leaf: Hash } | { brokenAt: number; reason: string; counted: boolean };
+/**
+ * A row's leaf hash (and whether erasure took personal data from it), or where and why it breaks
+ * the log (`counted`: it held its place, so the walk counts it).
+ */
+export type RowVerdict = { leaf: Hash; erased: boolean } | { brokenAt: number; reason: string; counted: boolean };
 
 /** The verdict on `row`, read where the event with seq `want` belongs. */
 export function checkRow(row: EventRow, want: number, postgres: boolean): RowVerdict {
@@ -32,7 +35,7 @@ export function checkRow(row: EventRow, want: number, postgres: boolean): RowVer
   const event = fromRow({ ...row, tags: form.tags, salts: form.salts });
   let recomputed: string | undefined;
   try {
-    recomputed = eventLeafHash(event, event.salts);
+    recomputed = eventLeafHash(event, event.salts, event.erased);
   } catch {
     recomputed = undefined;
   }
@@ -44,7 +47,7 @@ export function checkRow(row: EventRow, want: number, postgres: boolean): RowVer
       counted: true,
     };
   }
-  return { leaf };
+  return { leaf, erased: event.erased !== undefined };
 }
 
 /** A stored seq as a log position: an integer, or undefined (SQLite can hold text, reals, blobs). */
@@ -64,14 +67,28 @@ export function describeSeq(value: unknown): string {
  * for the event it reads as, where reading would hide the difference from the hash: a
  * seq-like instant that is not an integer (read as the same millisecond), tags text that is
  * not what the writer writes for the tags it parses to (a duplicate key parses to one, but
- * json_each, which tag filters use, sees both), or salts that are not the writer's JSON.
+ * json_each, which tag filters use, sees both), or salts that are not the writer's JSON; and
+ * for an erased event (#14), commitments that are not an object of base64 hashes, or an erased
+ * field whose value is still stored (which the served form, null, would hide).
  */
-function storedForm(row: EventRow, postgres: boolean): { tags: Record<string, string> | null; salts: Salts } | string {
+function storedForm(
+  row: EventRow,
+  postgres: boolean,
+): { tags: Record<string, string> | null; salts: StoredSalts } | string {
   for (const column of ['occurred_at', 'received_at'] as const) {
     if (logSeq(row[column], postgres) === undefined) return `stores ${column} as ${describeSeq(row[column])}`;
   }
   const salts = typeof row.salts === 'string' ? parseJson(row.salts) : row.salts;
   if (!isSalts(salts)) return 'stores salts that are not an object of base64 salts';
+  let erased: Erased | undefined;
+  if (row.erased !== null && row.erased !== undefined) {
+    const parsed = parseJson(row.erased);
+    if (!isErased(parsed)) return 'stores erased commitments that are not an object of base64 hashes';
+    erased = parsed;
+    if (erased.userIdentifier !== undefined && row.user_identifier !== ERASED_USER_IDENTIFIER) {
+      return 'stores a userIdentifier it says was erased';
+    }
+  }
   if (row.tags === null) return { tags: null, salts };
   const text = typeof row.tags === 'string' ? row.tags : undefined;
   const tags: unknown = text === undefined ? row.tags : parseJson(text);
@@ -82,6 +99,9 @@ function storedForm(row: EventRow, postgres: boolean): { tags: Record<string, st
     !Array.isArray(tags) &&
     Object.values(tags).every((value) => typeof value === 'string');
   if (!isStringMap) return 'stores tags that are not an object of strings';
+  if (erased?.tags && Object.keys(erased.tags).some((key) => Object.hasOwn(tags, key))) {
+    return 'stores a tag value it says was erased';
+  }
   if (text !== undefined && text !== JSON.stringify(tags) && text !== canonicalJson(tags)) {
     return 'stores tags in a form other than the one its hash covers';
   }
@@ -97,15 +117,35 @@ function parseJson(text: unknown): unknown {
   }
 }
 
-function isSalts(value: unknown): value is Salts {
+function isSalts(value: unknown): value is StoredSalts {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
-  if (typeof userIdentifier !== 'string' || Object.keys(rest).length > 0) return false;
+  // An erased userIdentifier has no salt any more.
+  if ((userIdentifier !== undefined && typeof userIdentifier !== 'string') || Object.keys(rest).length > 0)
+    return false;
   if (tags === undefined) return true;
   return (
     tags !== null &&
     typeof tags === 'object' &&
     !Array.isArray(tags) &&
     Object.values(tags).every((s) => typeof s === 'string')
+  );
+}
+
+const HASH_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+function isErased(value: unknown): value is Erased {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const { userIdentifier, tags, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return false;
+  if (userIdentifier !== undefined && (typeof userIdentifier !== 'string' || !HASH_BASE64.test(userIdentifier))) {
+    return false;
+  }
+  if (tags === undefined) return true;
+  return (
+    tags !== null &&
+    typeof tags === 'object' &&
+    !Array.isArray(tags) &&
+    Object.values(tags).every((hash) => typeof hash === 'string' && HASH_BASE64.test(hash))
   );
 }

@@ -348,6 +348,7 @@ export class LogStore {
       treeSize: head.size,
       rootHash: head.rootHash,
       prunedThrough: pruned,
+      erasedEvents: 0,
       ...(since !== undefined && { since }),
     };
     const broken = (brokenAt: number, reason: string): ChainVerification => ({ ...result, brokenAt, reason });
@@ -419,6 +420,7 @@ export class LogStore {
             for (let at = 0; at < stretch.leaves.length; at += HASH_SIZE) {
               append(stretch.leaves.subarray(at, at + HASH_SIZE));
             }
+            result.erasedEvents += stretch.erasedEvents;
             const damaged = await compareCompleted();
             if (damaged) return damaged;
             onProgress(result.count, head.size - start);
@@ -443,6 +445,7 @@ export class LogStore {
             return broken(verdict.brokenAt, verdict.reason);
           }
           append(verdict.leaf);
+          if (verdict.erased) result.erasedEvents += 1;
         }
         const damaged = await compareCompleted();
         if (damaged) return damaged;

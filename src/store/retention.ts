@@ -248,7 +248,7 @@ function intact(row: EventRow): boolean {
   if (!storedHash(row.leaf_hash)) return false;
   try {
     const event = fromRow(row);
-    return eventLeafHash(event, event.salts) === row.leaf_hash;
+    return eventLeafHash(event, event.salts, event.erased) === row.leaf_hash;
   } catch {
     return false;
   }

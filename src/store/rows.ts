@@ -22,7 +22,17 @@ export interface EventRow {
   salts: string | StoredAuditEvent['salts'];
   /** base64, as served. */
   leaf_hash: string;
+  /**
+   * The commitments of the event's erased fields as JSON text (the spec's ErasedCommitments), or
+   * null. Only an erasure writes it: the commit leaves it out, and new rows get NULL. An erased
+   * userIdentifier is stored as '' (the schema refuses an empty one, so '' is never a value), an
+   * erased tag is removed from `tags`, and their salts from `salts`.
+   */
+  erased?: string | null;
 }
+
+/** The user_identifier of an event whose userIdentifier was erased (a value is never empty). */
+export const ERASED_USER_IDENTIFIER = '';
 
 /**
  * audit_events' columns with their PostgreSQL types (the commit binds whole columns as typed
@@ -42,7 +52,7 @@ export const EVENT_COLUMN_TYPES = {
   tags: 'jsonb',
   salts: 'text',
   leaf_hash: 'text',
-} as const satisfies Record<keyof EventRow, string>;
+} as const satisfies Record<Exclude<keyof EventRow, 'erased'>, string>;
 
 export const EVENT_COLUMNS = Object.keys(EVENT_COLUMN_TYPES) as (keyof EventRow)[];
 
@@ -87,7 +97,7 @@ export function toRow({ event, occurredAt, receivedAt }: LinkedEvent): EventRow 
     source: event.source,
     service_id: event.service.serviceId,
     resource_id: event.resource.resourceId,
-    user_identifier: event.userIdentifier,
+    user_identifier: event.userIdentifier ?? ERASED_USER_IDENTIFIER,
     occurred_at: occurredAt,
     received_at: receivedAt,
     tags: event.tags === undefined ? null : JSON.stringify(event.tags),
@@ -96,8 +106,18 @@ export function toRow({ event, occurredAt, receivedAt }: LinkedEvent): EventRow 
   };
 }
 
+/** The served event: an erased field is null, and its commitment is in `erased` (the spec's StoredAuditEvent). */
 export function fromRow(row: EventRow): StoredAuditEvent {
-  const tags = typeof row.tags === 'string' ? (JSON.parse(row.tags) as Record<string, string>) : row.tags;
+  const stored = typeof row.tags === 'string' ? (JSON.parse(row.tags) as Record<string, string>) : row.tags;
+  const erased = parseErased(row.erased);
+  let tags: Record<string, string | null> | null = stored;
+  if (erased?.tags) {
+    // fromEntries defines own properties, so a tag named __proto__ is a tag like any other.
+    tags = Object.fromEntries([
+      ...Object.entries(stored ?? {}),
+      ...Object.keys(erased.tags).map((key): [string, null] => [key, null]),
+    ]);
+  }
   return {
     id: row.id,
     imsOrgId: row.ims_org_id,
@@ -106,13 +126,20 @@ export function fromRow(row: EventRow): StoredAuditEvent {
     source: row.source,
     service: { serviceId: row.service_id },
     resource: { resourceId: row.resource_id },
-    userIdentifier: row.user_identifier,
+    userIdentifier: erased?.userIdentifier === undefined ? row.user_identifier : null,
     timestamp: formatInstant(Number(row.occurred_at)),
     receivedAt: formatInstant(Number(row.received_at)),
     ...(tags !== null && { tags }),
     salts: typeof row.salts === 'string' ? (JSON.parse(row.salts) as StoredAuditEvent['salts']) : row.salts,
+    ...(erased && { erased }),
     leafHash: row.leaf_hash,
   };
+}
+
+/** A row's erased column, parsed (null and absent: nothing erased). */
+export function parseErased(text: string | null | undefined): StoredAuditEvent['erased'] {
+  if (text === null || text === undefined) return undefined;
+  return JSON.parse(text) as StoredAuditEvent['erased'];
 }
 
 export function toKeyRow(record: KeyRecord): KeyRow {

@@ -14,6 +14,9 @@ export function configureSqlite(connection: Database.Database, timeoutMs: number
   // Another process holding the write lock (a backup, the sqlite3 shell) makes a write wait
   // this long, then fail with SQLITE_BUSY (503).
   connection.pragma(`busy_timeout = ${timeoutMs}`);
+  // Erasure (#14): freed space (a rewritten row's old bytes, a deleted index entry) is zeroed,
+  // so an erased value does not linger in the file. Per connection, so every writer sets it.
+  connection.pragma('secure_delete = ON');
 }
 
 export function openSqlite({ filename, timeoutMs }: SqliteFile): Database.Database {

@@ -12,6 +12,8 @@ export interface Stretch {
   from: number;
   to: number;
   leaves?: Uint8Array;
+  /** How many of its events erasure took personal data from. */
+  erasedEvents: number;
 }
 
 export interface VerifierOptions {
@@ -29,7 +31,7 @@ export class SqliteVerifiers {
   readonly minEvents: number;
   private readonly threads: number;
   private workers: Worker[] = [];
-  private readonly pending = new Map<number, (leaves: Uint8Array | undefined) => void>();
+  private readonly pending = new Map<number, (reply: Omit<StretchReply, 'id'>) => void>();
   private nextId = 0;
 
   constructor(
@@ -47,7 +49,7 @@ export class SqliteVerifiers {
     const request = () => {
       const stretch = { from: next, to: Math.min(to, next + STRETCH - 1) };
       next = stretch.to + 1;
-      ahead.push(this.check(imsOrgId, stretch.from, stretch.to).then((leaves) => ({ ...stretch, leaves })));
+      ahead.push(this.check(imsOrgId, stretch.from, stretch.to).then((reply) => ({ ...stretch, ...reply })));
     };
     // Two stretches per thread in flight: each thread has the next one queued when it finishes one.
     while (next <= to && ahead.length < 2 * this.threads) request();
@@ -70,7 +72,7 @@ export class SqliteVerifiers {
     );
   }
 
-  private check(imsOrgId: string, from: number, to: number): Promise<Uint8Array | undefined> {
+  private check(imsOrgId: string, from: number, to: number): Promise<Omit<StretchReply, 'id'>> {
     if (this.workers.length === 0) this.workers = Array.from({ length: this.threads }, () => this.start());
     const id = this.nextId++;
     const message: StretchRequest = { id, imsOrgId, from, to };
@@ -84,17 +86,17 @@ export class SqliteVerifiers {
     const worker = startStoreThread('sqliteVerifyThread', { workerData: this.file });
     // Idle threads do not keep the process alive; close() ends them.
     worker.unref();
-    worker.on('message', ({ id, leaves }: StretchReply) => {
+    worker.on('message', ({ id, ...reply }: StretchReply) => {
       const resolve = this.pending.get(id);
       this.pending.delete(id);
-      resolve?.(leaves);
+      resolve?.(reply);
     });
     // A thread that dies (it should not) leaves its stretches to the main thread; the next verification starts new ones.
     const fail = () => {
       const workers = this.workers;
       if (!workers.includes(worker)) return;
       this.workers = [];
-      for (const resolve of this.pending.values()) resolve(undefined);
+      for (const resolve of this.pending.values()) resolve({ erasedEvents: 0 });
       this.pending.clear();
       for (const other of workers) if (other !== worker) void other.terminate();
     };

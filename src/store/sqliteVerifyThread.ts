@@ -19,6 +19,8 @@ export interface StretchReply {
   id: number;
   /** The leaf hashes of events from..to, when every one of them is in place and checks out. */
   leaves?: Uint8Array;
+  /** How many of them erasure took personal data from. */
+  erasedEvents: number;
 }
 
 const connection = openSqliteReader(workerData as SqliteFile);
@@ -26,16 +28,18 @@ const select = connection.prepare<[string, number, number], EventRow>(
   `SELECT ${EVENT_COLUMNS.join(', ')} FROM audit_events WHERE ims_org_id = ? AND seq >= ? AND seq <= ? ORDER BY seq`,
 );
 
-function check({ imsOrgId, from, to }: StretchRequest): Uint8Array | undefined {
+function check({ imsOrgId, from, to }: StretchRequest): Omit<StretchReply, 'id'> {
   const rows = select.all(imsOrgId, from, to);
-  if (rows.length !== to - from + 1) return undefined;
+  if (rows.length !== to - from + 1) return { erasedEvents: 0 };
   const leaves = new Uint8Array(rows.length * HASH_SIZE);
+  let erasedEvents = 0;
   for (let i = 0; i < rows.length; i++) {
     const verdict = checkRow(rows[i], from + i, false);
-    if (!('leaf' in verdict)) return undefined;
+    if (!('leaf' in verdict)) return { erasedEvents: 0 };
     leaves.set(verdict.leaf, i * HASH_SIZE);
+    if (verdict.erased) erasedEvents += 1;
   }
-  return leaves;
+  return { leaves, erasedEvents };
 }
 
 parentPort!.on('message', (message: StretchRequest | 'close') => {
@@ -44,13 +48,13 @@ parentPort!.on('message', (message: StretchRequest | 'close') => {
     parentPort!.close();
     return;
   }
-  let leaves: Uint8Array | undefined;
+  let checked: Omit<StretchReply, 'id'>;
   try {
-    leaves = check(message);
+    checked = check(message);
   } catch {
     // A fault of the database: the main thread walks this stretch itself and meets it there.
-    leaves = undefined;
+    checked = { erasedEvents: 0 };
   }
-  const reply: StretchReply = { id: message.id, leaves };
-  parentPort!.postMessage(reply, leaves ? [leaves.buffer as ArrayBuffer] : []);
+  const reply: StretchReply = { id: message.id, ...checked };
+  parentPort!.postMessage(reply, reply.leaves ? [reply.leaves.buffer as ArrayBuffer] : []);
 });

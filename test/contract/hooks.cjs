@@ -135,6 +135,7 @@ hooks.beforeEach(async (transaction, done) => {
 // GET /audits/{id} and /audits/{id}/proof, as opposed to /audits/export and /audits/verify.
 const EVENT_PATH = /^\/audits\/[0-9a-f]{8}-[0-9a-f-]{27}(\/proof)?(\?.*)?$/;
 const SUBSCRIPTION_PATH = /^\/audits\/subscriptions\/[0-9a-f]{8}-[0-9a-f-]{27}/;
+const ERASURE_PATH = /^\/audits\/erasures\/[0-9a-f]{8}-[0-9a-f-]{27}$/;
 let storedEventId;
 
 /** Stores the POST /audits example once, so that GET /audits/{id} has an event to read. */
@@ -155,6 +156,31 @@ hooks.beforeAll(async (transactions, done) => {
   }
   done();
 });
+
+function jsonHeaders() {
+  return {
+    'Content-Type': 'application/json',
+    'x-api-key': CONTRACT_CLIENT_ID,
+    Authorization: `Bearer ${CONTRACT_TOKEN}`,
+  };
+}
+
+/** A fresh data subject with one event in the example tenant, for an erasure to erase. */
+async function subjectToErase(transaction) {
+  const subject = `erased.subject+${randomUUID()}@example.com`;
+  const event = {
+    source: 'marketingcloud',
+    service: { serviceId: 'SKMS-1234' },
+    resource: { resourceId: 'stream/42' },
+    action: 'update',
+    imsOrgId: 'ACME@AdobeOrg',
+    timestamp: '2017-10-31T00:02:04.232Z',
+    userIdentifier: subject,
+  };
+  const { status } = await send({ ...transaction, fullPath: '/audits' }, 'POST', jsonHeaders(), JSON.stringify(event));
+  if (status !== 201) throw new Error(`storing an event to erase got ${status}`);
+  return subject;
+}
 
 async function prepare(transaction) {
   const { request, expected } = transaction;
@@ -217,6 +243,31 @@ async function prepare(transaction) {
         SUBSCRIPTION_PATH,
         `/audits/subscriptions/${id}`,
       );
+    }
+    // POST /audits/erasures answers 202 only for an erasure that outlasts the request's wait (about
+    // a second): too slow to cause here; test/erasure.test.ts erases 100,000 events to get one.
+    if (request.method === 'POST' && request.uri === '/audits/erasures' && status === '202') {
+      transaction.skip = true;
+      return;
+    }
+    // POST /audits/erasures erases a subject of its own, with an event to erase (not the example's
+    // subject: GET /audits/{id} reads the example event, whose example still has its values).
+    if (request.method === 'POST' && request.uri === '/audits/erasures') {
+      transaction.request.body = JSON.stringify({
+        imsOrgId: 'ACME@AdobeOrg',
+        userIdentifier: await subjectToErase(transaction),
+      });
+    }
+    // GET /audits/erasures/{id}: the example id names nothing; erase such a subject first.
+    if (request.method === 'GET' && ERASURE_PATH.test(request.uri)) {
+      const { status, body } = await send(
+        { ...transaction, fullPath: '/audits/erasures' },
+        'POST',
+        jsonHeaders(),
+        JSON.stringify({ imsOrgId: 'ACME@AdobeOrg', userIdentifier: await subjectToErase(transaction) }),
+      );
+      if (status !== 201) throw new Error(`creating an erasure got ${status}`);
+      transaction.fullPath = transaction.request.uri = `/audits/erasures/${JSON.parse(body).id}`;
     }
     // The export documents two media types; ask for the one this transaction expects.
     if (mediaType.startsWith('text/csv')) {

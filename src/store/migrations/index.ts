@@ -8,6 +8,7 @@ import * as keyIdempotencyByDigest from './20261201100000_key_idempotency_by_dig
 import * as createWebhookSubscriptions from './20261201200000_create_webhook_subscriptions';
 import * as buildMerkleTrees from './20261202000000_build_merkle_trees';
 import * as addRetention from './20261203000000_add_retention';
+import * as addErasure from './20261204000000_add_erasure';
 
 interface Migration {
   name: string;
@@ -28,6 +29,7 @@ const migrations: Migration[] = [
   { name: '20261201200000_create_webhook_subscriptions', ...createWebhookSubscriptions },
   { name: '20261202000000_build_merkle_trees', ...buildMerkleTrees },
   { name: '20261203000000_add_retention', ...addRetention },
+  { name: '20261204000000_add_erasure', ...addErasure },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
