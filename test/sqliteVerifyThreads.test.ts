@@ -7,6 +7,7 @@ import type { ChainVerification } from '../src/domain/api';
 import { parseDatabaseUrl } from '../src/config';
 import { AuditStore } from '../src/store/auditStore';
 import { openDatabase } from '../src/store/db';
+import { ErasureStore } from '../src/store/erasure';
 import { LogStore } from '../src/store/logStore';
 import { type Stretch, SqliteVerifiers, type VerifierOptions } from '../src/store/sqliteVerifiers';
 import { createTestDatabase, type TestDatabase } from './helpers/databases';
@@ -71,6 +72,27 @@ describe('SQLite verify threads', function () {
     const since = await log.verify(tenant, { since: 4_000 });
     expect(since).to.deep.equal(await plain.verify(tenant, { since: 4_000 }));
     expect(verifiers.checked).to.equal(9_000 + 5_000);
+  });
+
+  it('count the events erasure took personal data from, as the main walk does', async () => {
+    const tenant = org('erased');
+    seedSqliteChain(filename, tenant, 5_000);
+    const subject = await db('audit_events')
+      .where(where(tenant, 4_321))
+      .first<{ user_identifier: string }>('user_identifier');
+    const erasures = new ErasureStore(db, false);
+    let erased = 0;
+    for (;;) {
+      const { erased: inBatch } = await erasures.eraseBatch(tenant, subject.user_identifier, 5_000, new Set(), 500);
+      if (inBatch === 0) break;
+      erased += inBatch;
+    }
+    expect(erased).to.be.above(0);
+    const { verifiers, log } = withThreads({ threads: 2 });
+    const verdict = await log.verify(tenant);
+    expect(verifiers.checked).to.equal(5_000);
+    expect(verdict).to.include({ verified: true, count: 5_000, erasedEvents: erased });
+    expect(verdict).to.deep.equal(await plain.verify(tenant));
   });
 
   it('leave short walks to the main thread (minEvents)', async () => {

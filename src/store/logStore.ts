@@ -30,7 +30,7 @@ import {
 } from '../domain/merkle';
 import { translateErrors } from './errors';
 import { checkRow, describeSeq, logSeq } from './eventCheck';
-import { EVENT_COLUMNS, type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, storedHash } from './rows';
+import { type EventRow, fromHeadRow, fromRow, type HeadRow, type NodeRow, READ_COLUMNS, storedHash } from './rows';
 import type { PostgresPool } from './postgresPool';
 import type { SqliteVerifiers } from './sqliteVerifiers';
 import { turn } from './steps';
@@ -83,7 +83,7 @@ export interface LogStoreEngines {
 // alternating). LATERAL keeps one index seek per range whatever the planner thinks of unnest.
 const PG_PROOF_READS = {
   // The columns by name, not e.*: a prepared statement's result must keep its shape across migrations.
-  eventAndHead: `SELECT ${EVENT_COLUMNS.map((column) => `e.${column}`).join(', ')},
+  eventAndHead: `SELECT ${READ_COLUMNS.map((column) => `e.${column}`).join(', ')},
       h.seq AS head_seq, h.root_hash AS head_root_hash, h.frontier AS head_frontier
     FROM audit_events e JOIN audit_log_heads h ON h.ims_org_id = e.ims_org_id WHERE e.id = $1 LIMIT 1`,
   storedNodes: `SELECT r.level, n.idx, n.hash, 1 AS kept

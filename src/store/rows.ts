@@ -56,6 +56,9 @@ export const EVENT_COLUMN_TYPES = {
 
 export const EVENT_COLUMNS = Object.keys(EVENT_COLUMN_TYPES) as (keyof EventRow)[];
 
+/** Every column a read of whole events selects: what the commit writes, and what an erasure wrote. */
+export const READ_COLUMNS: (keyof EventRow)[] = [...EVENT_COLUMNS, 'erased'];
+
 /** A row of idempotency_keys, keyed by key_digest (see idempotencyDigest). */
 export interface KeyRow {
   key_digest: string;

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { HASH_SIZE } from '../domain/merkle';
 import { checkRow } from './eventCheck';
-import { EVENT_COLUMNS, type EventRow } from './rows';
+import { type EventRow, READ_COLUMNS } from './rows';
 import { openSqliteReader, type SqliteFile } from './sqliteConnection';
 
 export interface StretchRequest {
@@ -25,7 +25,7 @@ export interface StretchReply {
 
 const connection = openSqliteReader(workerData as SqliteFile);
 const select = connection.prepare<[string, number, number], EventRow>(
-  `SELECT ${EVENT_COLUMNS.join(', ')} FROM audit_events WHERE ims_org_id = ? AND seq >= ? AND seq <= ? ORDER BY seq`,
+  `SELECT ${READ_COLUMNS.join(', ')} FROM audit_events WHERE ims_org_id = ? AND seq >= ? AND seq <= ? ORDER BY seq`,
 );
 
 function check({ imsOrgId, from, to }: StretchRequest): Omit<StretchReply, 'id'> {
