@@ -520,7 +520,8 @@ function FilterForm({
 const COLUMNS: [label: string, value: (event: StoredAuditEvent) => string][] = [
   ['Time', (event) => event.timestamp],
   ['Action', (event) => event.action],
-  ['User', (event) => event.userIdentifier ?? ''],
+  // An erased userIdentifier is null (POST /audits/erasures); its commitment stays in `erased`.
+  ['User', (event) => event.userIdentifier ?? (event.erased?.userIdentifier ? '(erased)' : '')],
   ['Resource', (event) => event.resource.resourceId],
   ['Service', (event) => event.service.serviceId],
   ['Source', (event) => event.source],

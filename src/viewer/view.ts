@@ -102,7 +102,8 @@ interface Filterable {
   resource: { resourceId: string };
   userIdentifier?: string | null;
   timestamp: string;
-  tags?: Record<string, string> | null;
+  /** An erased tag's value is null. */
+  tags?: Record<string, string | null> | null;
 }
 
 /** Whether an event (one from the live stream, which has no filters) matches the filters. */
