@@ -92,7 +92,8 @@ export class ErasureJobs {
     const { id, imsOrgId } = record;
     const log = { erasure: id, imsOrgId };
     try {
-      for (;;) {
+      // A tenant without a log (a typo, say) has nothing to erase, and gets no log for it.
+      while (record.upToSeq > 0) {
         if (this.stopped) {
           await this.store.erasures.update(id, { ...progress, status: 'interrupted' }, Date.now());
           this.logger.warn({ ...log, ...progress }, 'erasure: interrupted by shutdown; repeat it to erase the rest');
@@ -114,8 +115,8 @@ export class ErasureJobs {
       }
       // Audited also when nothing was erased (a repeat), so every request leaves its trace; and
       // reclaimed again, so a repeat also finishes a checkpoint an earlier one could not.
-      await this.record(record, progress);
-      if (!(await this.store.erasures.reclaim())) {
+      if (record.upToSeq > 0) await this.record(record, progress);
+      if (record.upToSeq > 0 && !(await this.store.erasures.reclaim())) {
         this.logger.warn(
           log,
           'erasure: a reader held the WAL, so it could not be checkpointed and truncated; repeat the erasure to try again',

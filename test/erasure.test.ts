@@ -237,7 +237,22 @@ describeEachDatabase('Erasure', (database, kind) => {
     expect((await running.service.monitor.runRound({ full: true })).filter((f) => f.imsOrgId === org)).to.deep.equal(
       [],
     );
-    for (const event of await events(org)) expect(leafHashOf(event)).to.equal(event.leafHash);
+    const served = await events(org);
+    for (const event of served) expect(leafHashOf(event)).to.equal(event.leafHash);
+    // The client refuses an erased event that was tampered with, naming the field.
+    // One with an erased tag too (exports are in timestamp order, and these share one timestamp).
+    const erased = served.find((event) => event.erased?.tags !== undefined)!;
+    expect(erased.erased?.userIdentifier).to.be.a('string');
+    const salt = Buffer.alloc(16, 1).toString('base64');
+    for (const [variant, problem] of [
+      [{ ...erased, userIdentifier: subject }, /userIdentifier has a value, but erased.userIdentifier/],
+      [{ ...erased, erased: undefined }, /userIdentifier is null, but erased.userIdentifier is missing/],
+      [{ ...erased, salts: { ...erased.salts, userIdentifier: salt } }, /salts.userIdentifier is still there/],
+      [{ ...erased, erased: { ...erased.erased, userIdentifier: 'short' } }, /not 32 bytes/],
+      [{ ...erased, erased: { ...erased.erased, tags: { ...erased.erased!.tags, nope: erased.leafHash } } }, /nope/],
+    ] as const) {
+      expect(() => leafHashOf(variant)).to.throw(problem);
+    }
     const file = path.join(dir, `${unique()}.ndjson`);
     await writeFile(file, await exported(org, '&proofs=true'));
     const run = await offline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--export', file);
@@ -343,6 +358,13 @@ describeEachDatabase('Erasure', (database, kind) => {
     const event = (await (await get(`/audits/${ids[0]}`)).json()) as StoredAuditEvent;
     expect(event.userIdentifier).to.equal(subject);
     expect(await verify(org)).to.deep.include({ verified: true, erasedEvents: 0, count: 5 });
+
+    // A tenant without events: nothing to erase, and no log is made for it.
+    const empty = freshOrg('empty');
+    const none = await erase({ imsOrgId: empty, userIdentifier: subject });
+    expect(none.status).to.equal(201);
+    expect(await none.json()).to.deep.include({ status: 'done', eventsErased: 0 });
+    expect(await verify(empty)).to.deep.include({ verified: true, headSeq: 0 });
 
     // Status resources: malformed id 400, unknown 404, another tenant's 404, no scope 403.
     expect((await get('/audits/erasures/not-an-id')).status).to.equal(400);
@@ -506,9 +528,11 @@ describeEachDatabase('Erasure', (database, kind) => {
     expect(statuses.length).to.be.greaterThan(0);
     expect(statuses.every((status) => status === 201)).to.equal(true);
     // Batches are short synchronous steps at most (SQLite): probes and writes are answered meanwhile.
-    // Generous, for a loaded 2-core machine; here 59–209 ms and 118–266 ms.
-    expect(slowestLive, 'slowest /health/live (ms)').to.be.below(1000);
-    expect(slowestWrite, 'slowest write (ms)').to.be.below(2000);
+    // Generous, for a loaded 2-core machine (here 59–269 ms and 118–585 ms alone, up to 1.5 s for
+    // a probe during the whole suite); erasing the subject in one step would hold SQLite's loop
+    // for about 10 s.
+    expect(slowestLive, 'slowest /health/live (ms)').to.be.below(4000);
+    expect(slowestWrite, 'slowest write (ms)').to.be.below(6000);
     const byValue = (await (await get(`/audits?imsOrgId=${q(org)}&userIdentifier=${q(subject)}`)).json()) as {
       items: unknown[];
     };

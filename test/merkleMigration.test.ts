@@ -133,6 +133,7 @@ describeEachDatabase('The Merkle tree migration over a broken chain', (database)
       expect(pending.map((m) => m.name)).to.deep.equal([
         '20261202000000_build_merkle_trees',
         '20261203000000_add_retention',
+        '20261204000000_add_erasure',
       ]);
     } finally {
       await db.destroy();
