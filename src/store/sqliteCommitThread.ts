@@ -1,4 +1,5 @@
 // The SQLite commit thread that SqliteCommitter starts: one connection, one commit at a time.
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import {
@@ -33,11 +34,24 @@ export type CommitThreadSettings = SqliteFile & { idempotencyTtlMs: number };
 export interface CommitReply {
   id: number;
   outcomes?: WriteOutcome[];
+  /** The thread's time in the group, and in its COMMIT (the fsync), in ms (CommitStats). */
+  threadMs?: number;
+  commitMs?: number;
+  /** The thread's Linux thread id, so a benchmark can read its CPU time from /proc (CommitStats). */
+  tid?: number;
   /** What the commit threw, with the code that tells a fault of the database from a bad request. */
   error?: { name: string; message: string; code?: string };
 }
 
 const settings = workerData as CommitThreadSettings;
+
+const TID = ((): number | undefined => {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
+  } catch {
+    return undefined; // not Linux
+  }
+})();
 
 /** The statements of a commit, prepared once for the thread's connection. */
 function prepare(connection: Database.Database) {
@@ -71,7 +85,7 @@ function prepare(connection: Database.Database) {
 type Statements = ReturnType<typeof prepare>;
 
 /** One group commit in one transaction. Synchronous: nothing else runs on the connection meanwhile. */
-function commitGroup(s: Statements, requests: WriteRequest[]): WriteOutcome[] {
+function commitGroup(s: Statements, requests: WriteRequest[], timing: { commitMs: number }): WriteOutcome[] {
   s.begin.run();
   try {
     const now = Date.now();
@@ -94,7 +108,9 @@ function commitGroup(s: Statements, requests: WriteRequest[]): WriteOutcome[] {
       const row = toHeadRow(org, head);
       s.upsertHead.run(row.ims_org_id, row.seq, row.root_hash, row.frontier);
     }
+    const committing = performance.now();
     s.commit.run();
+    timing.commitMs = performance.now() - committing;
     return linked.outcomes;
   } catch (error) {
     if (s.begin.database.inTransaction) s.rollback.run();
@@ -121,9 +137,12 @@ parentPort!.on('message', (message: { id: number; requests: WriteRequest[] } | '
     return;
   }
   let reply: CommitReply;
+  const started = performance.now();
   try {
     opened ??= open();
-    reply = { id: message.id, outcomes: commitGroup(opened.statements, message.requests) };
+    const timing = { commitMs: 0 };
+    const outcomes = commitGroup(opened.statements, message.requests, timing);
+    reply = { id: message.id, outcomes, threadMs: performance.now() - started, commitMs: timing.commitMs, tid: TID };
   } catch (caught) {
     const { name, message: text, code } = caught as Error & { code?: unknown };
     reply = { id: message.id, error: { name, message: text, code: typeof code === 'string' ? code : undefined } };
