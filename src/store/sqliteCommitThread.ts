@@ -69,10 +69,7 @@ function prepare(connection: Database.Database) {
       `INSERT INTO audit_log_heads (ims_org_id, seq, root_hash, frontier) VALUES (?, ?, ?, ?)
        ON CONFLICT (ims_org_id) DO UPDATE SET seq = excluded.seq, root_hash = excluded.root_hash, frontier = excluded.frontier`,
     ),
-    // Positional parameters: binding by name measured about 10% slower per event.
-    insertEvent: connection.prepare(
-      `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`,
-    ),
+    insertEvents: multiRowInsert(connection, 'audit_events', EVENT_COLUMNS),
     insertNode: connection.prepare(
       `INSERT INTO audit_tree_nodes (${NODE_COLUMNS.join(', ')}) VALUES (${NODE_COLUMNS.map(() => '?').join(', ')})`,
     ),
@@ -83,6 +80,35 @@ function prepare(connection: Database.Database) {
 }
 
 type Statements = ReturnType<typeof prepare>;
+
+// Rows per INSERT statement: one statement per 64 rows rather than one per row measured 87 → 60 µs
+// of the thread's time per event outside COMMIT. 64 × 13 columns stays far below SQLite's 32,766 parameters.
+const ROWS_PER_INSERT = 64;
+
+/**
+ * Inserts rows into `table`, ROWS_PER_INSERT per statement (positional parameters: binding by
+ * name measured about 10% slower per event). A statement is prepared once per row count.
+ */
+function multiRowInsert(connection: Database.Database, table: string, columns: readonly string[]) {
+  const statements = new Map<number, Database.Statement>();
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  const statement = (rows: number) => {
+    let prepared = statements.get(rows);
+    if (!prepared) {
+      prepared = connection.prepare(
+        `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array(rows).fill(row).join(', ')}`,
+      );
+      statements.set(rows, prepared);
+    }
+    return prepared;
+  };
+  return (rows: readonly unknown[][]): void => {
+    for (let at = 0; at < rows.length; at += ROWS_PER_INSERT) {
+      const chunk = rows.slice(at, at + ROWS_PER_INSERT);
+      statement(chunk.length).run(chunk.flat());
+    }
+  };
+}
 
 /** One group commit in one transaction. Synchronous: nothing else runs on the connection meanwhile. */
 function commitGroup(s: Statements, requests: WriteRequest[], timing: { commitMs: number }): WriteOutcome[] {
@@ -101,7 +127,7 @@ function commitGroup(s: Statements, requests: WriteRequest[], timing: { commitMs
       }),
     );
     const linked = linkGroup(requests, plan, heads, now, settings.idempotencyTtlMs);
-    for (const event of linked.events) s.insertEvent.run(eventValues(toRow(event)));
+    s.insertEvents(linked.events.map((event) => eventValues(toRow(event))));
     for (const node of linked.nodes) s.insertNode.run(nodeValues(toNodeRow(node)));
     for (const key of linked.keys) s.insertKey.run(keyValues(toKeyRow(key)));
     for (const [org, head] of linked.heads) {
