@@ -225,16 +225,17 @@ const targets = allTargets.filter(
 
 /** Asks the service for its commit counters since the last ask (main.ts: SIGUSR2) and waits for the line. */
 async function commitStats(server: ChildService): Promise<CommitStats> {
-  const lines = () =>
-    server
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"msg":"commit stats"'));
-  const before = lines().length;
+  // The newest stats line: the output kept is trimmed as request lines pour in, so lines are not counted.
+  const newest = () => {
+    const output = server.output();
+    const at = output.lastIndexOf('"msg":"commit stats"');
+    return at < 0 ? undefined : output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
+  };
+  const before = newest();
   process.kill(server.pid, 'SIGUSR2');
   for (let waited = 0; waited < 5000; waited += 20) {
-    const now = lines();
-    if (now.length > before) return (JSON.parse(now.at(-1)!) as { commitStats: CommitStats }).commitStats;
+    const line = newest();
+    if (line && line !== before) return (JSON.parse(line) as { commitStats: CommitStats }).commitStats;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error('the service did not log its commit stats');
