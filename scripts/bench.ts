@@ -229,7 +229,8 @@ async function commitStats(server: ChildService): Promise<CommitStats> {
   const newest = () => {
     const output = server.output();
     const at = output.lastIndexOf('"msg":"commit stats"');
-    return at < 0 ? undefined : output.slice(output.lastIndexOf('\n', at) + 1, output.indexOf('\n', at));
+    const end = output.indexOf('\n', at);
+    return at < 0 || end < 0 ? undefined : output.slice(output.lastIndexOf('\n', at) + 1, end);
   };
   const before = newest();
   process.kill(server.pid, 'SIGUSR2');
