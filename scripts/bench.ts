@@ -200,6 +200,7 @@ const allTargets: Target[] = values.floor
   ? [
       ...values['floor-groups'].split(',').map((n) => floorTarget(Number(n))),
       serviceTarget('batch100-sqlite', 'sqlite', true),
+      ...(BASELINE ? [serviceTarget('baseline-batch100-sqlite', 'sqlite', true, BASELINE)] : []),
     ]
   : [
       echo,
