@@ -394,7 +394,7 @@ try {
   });
   const headers = { 'content-type': 'application/json', 'x-api-key': 'bench', authorization: `Bearer ${token}` };
   console.log(
-    `load generator: ${GENERATOR}${GENERATOR === 'wrk' ? ' (installed)' : ' (wrk is not installed)'}; ` +
+    `load generator: ${GENERATOR}${GENERATOR === 'wrk' ? ' (installed)' : wrkInstalled() ? ' (--generator; wrk is installed)' : ' (wrk is not installed)'}; ` +
       `${ROUNDS} rounds of ${SECONDS} s at ${CONNECTIONS.join(' and ')} connections${values.pin ? ', unpinned and pinned' : ''}`,
   );
   const samples: Sample[] = [];
