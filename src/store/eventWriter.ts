@@ -51,7 +51,7 @@ export class EventWriter {
   private readonly queue: Pending[] = [];
   private queuedEvents = 0;
   private flushing: Promise<void> | undefined;
-  /** Groups committed (or failed) since the last reset; see CommitStats. */
+  /** Groups committed since the last reset (failed ones are not counted); see CommitStats. */
   stats = noCommitStats();
 
   constructor(
