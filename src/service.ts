@@ -14,7 +14,7 @@ import { Metrics } from './metrics';
 import { CursorCodec } from './http/cursor';
 import { AuditStore } from './store/auditStore';
 import { openDatabase } from './store/db';
-import { EventWriter } from './store/eventWriter';
+import { type CommitStats, EventWriter, noCommitStats } from './store/eventWriter';
 import { createHttpServer } from './server';
 import { CommitSignal } from './store/commitSignal';
 import { EventStreams } from './http/eventStream';
@@ -42,6 +42,8 @@ export interface Service {
   url?: string;
   listen(): Promise<string>;
   close(): Promise<void>;
+  /** The commits' counters since the previous call (npm run bench reads them through SIGUSR2). */
+  takeCommitStats(): CommitStats;
 }
 
 /** Wires config → database (migrated) → contract → app. Used by main.ts and by the tests. */
@@ -133,6 +135,11 @@ export async function createService(config: Config, logger: Logger = createLogge
       retention,
       writer,
       logger,
+      takeCommitStats() {
+        const stats = { ...writer.stats, ...store.takeCommitTiming() };
+        writer.stats = noCommitStats();
+        return stats;
+      },
       async listen() {
         const { port } = await http.listen(config.port, config.host);
         service.server = http.server;

@@ -110,4 +110,22 @@ describe('EventWriter (group commit)', () => {
     const outcome = await writer.write({ events: [event('a'), event('b'), event('c')] });
     expect(ids(outcome)).to.deep.equal(['a', 'b', 'c']);
   });
+
+  it('counts the groups and events it committed (npm run bench reads them), not those that failed', async () => {
+    const fake = fakeStore((requests) =>
+      requests.some((r) => r.events.some((e) => e.action === 'down'))
+        ? new StoreUnavailableError(new Error('down'))
+        : undefined,
+    );
+    const writer = new EventWriter(fake.store, { maxQueuedEvents: 100, maxEventsPerCommit: 100 });
+    fake.hold();
+    const first = writer.write({ events: [event('a')] });
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = [writer.write({ events: [event('b'), event('c')] }), writer.write({ events: [event('d')] })];
+    fake.release();
+    await Promise.all([first, ...second]);
+    await writer.write({ events: [event('down')] }).catch(() => {});
+    expect(writer.stats).to.include({ groups: 2, events: 4 });
+    expect(writer.stats.roundTripMs).to.be.above(0);
+  });
 });

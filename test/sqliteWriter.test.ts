@@ -67,4 +67,27 @@ describe('The SQLite commit thread', () => {
       await store.close();
     }
   });
+
+  it('commits a group larger than one INSERT takes (64 rows) whole, in order, and reports its time and thread', async () => {
+    const store = new AuditStore(openDatabase(parseDatabaseUrl(`sqlite:${path.join(scratch, 'audit.db')}`)));
+    try {
+      await store.migrate();
+      const event = sampleEvent() as AuditEvent;
+      const outcomes = await store.commit([
+        { events: Array.from({ length: 150 }, (_, i) => ({ ...event, action: `a${i}` })) },
+        { events: [{ ...event, action: 'last' }] },
+      ]);
+      expect(outcomes.map((o) => (o as { eventIds: string[] }).eventIds.length)).to.deep.equal([150, 1]);
+      const stored = await store.eventsAfterSeq(event.imsOrgId, 0, 1000);
+      expect(stored.map((e) => e.action)).to.deep.equal([...Array.from({ length: 150 }, (_, i) => `a${i}`), 'last']);
+      expect(stored.map((e) => e.seq)).to.deep.equal(Array.from({ length: 151 }, (_, i) => i + 1));
+      expect(await store.log.verify(event.imsOrgId)).to.include({ verified: true, count: 151 });
+      const timing = store.takeCommitTiming();
+      expect(timing.threadMs).to.be.above(0).and.at.least(timing.commitMs);
+      expect(timing.writerTid).to.be.a('number').and.not.equal(process.pid);
+      expect(store.takeCommitTiming()).to.include({ threadMs: 0, commitMs: 0 });
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -146,6 +146,15 @@ export class AuditStore implements Committer {
     return { used: Math.min(inFlight, 1), free: inFlight > 0 ? 0 : 1, pendingAcquires: Math.max(inFlight - 1, 0) };
   }
 
+  /** The SQLite commit thread's time in groups and COMMITs since the last call (CommitStats); zeros on PostgreSQL. */
+  takeCommitTiming(): { threadMs: number; commitMs: number; writerTid?: number } {
+    const timing = this.sqliteCommitter?.timing;
+    if (!timing) return { threadMs: 0, commitMs: 0 };
+    const taken = { ...timing, writerTid: this.sqliteCommitter.threadTid };
+    timing.threadMs = timing.commitMs = 0;
+    return taken;
+  }
+
   /**
    * Commits a group of write requests in one transaction (group commit: one fsync for many
    * requests), resolving only after the commit. Each request's events join their tenants'

@@ -25,6 +25,10 @@ export class SqliteCommitter implements Committer {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  /** The thread's time in groups and in their COMMITs, summed (CommitStats); the reader resets it. */
+  readonly timing = { threadMs: 0, commitMs: 0 };
+  /** The commit thread's Linux thread id, once it has committed (for a benchmark's /proc reads). */
+  threadTid: number | undefined;
 
   constructor(private readonly settings: CommitThreadSettings) {}
 
@@ -54,9 +58,12 @@ export class SqliteCommitter implements Committer {
 
   private start(): Worker {
     const worker = startStoreThread('sqliteCommitThread', { workerData: this.settings, resourceLimits: THREAD_LIMITS });
-    worker.on('message', ({ id, outcomes, error }: CommitReply) => {
+    worker.on('message', ({ id, outcomes, error, threadMs, commitMs, tid }: CommitReply) => {
       const pending = this.pending.get(id)!;
       this.pending.delete(id);
+      this.timing.threadMs += threadMs ?? 0;
+      this.timing.commitMs += commitMs ?? 0;
+      this.threadTid = tid ?? this.threadTid;
       if (error) pending.reject(Object.assign(new Error(error.message), error));
       else pending.resolve(outcomes!);
     });
