@@ -10,7 +10,7 @@
 // Prints a table and writes bench/results/<time>.json.
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -73,7 +73,7 @@ interface Target {
   body: string;
   /** Events per request (per group for the floor). */
   eventsPerRequest: number;
-  /** The service, which logs its commit counters on SIGUSR2; the echo and the floor do not. */
+  /** A service build that logs its commit counters on SIGUSR2; the echo, the floor and older baselines do not. */
   service: boolean;
   database?: DatabaseKind;
   /** Only at the first --connections count (batches: 256 × 100 events would overrun the write queue). */
@@ -118,6 +118,8 @@ interface Sample {
 
 const cleanups: (() => Promise<unknown>)[] = [];
 const BASELINE = values.baseline && path.resolve(values.baseline, 'dist/main.js');
+// A build from before the commit counters has no SIGUSR2 handler, and the signal would end it.
+const COUNTED = (entry: string) => entry === BUILT.service || readFileSync(entry, 'utf8').includes('SIGUSR2');
 
 /** A fresh database per measurement, removed at the end (tests' helper: a SQLite file or a PostgreSQL schema). */
 const freshDatabase = async (kind: DatabaseKind) => {
@@ -131,7 +133,7 @@ const serviceTarget = (name: string, database: DatabaseKind, batch = false, entr
   path: batch ? '/audits/batch' : '/audits',
   body: JSON.stringify(batch ? Array(BATCH_SIZE).fill(event) : event),
   eventsPerRequest: batch ? BATCH_SIZE : 1,
-  service: true,
+  service: COUNTED(entry),
   database,
   firstConnectionsOnly: batch,
   start: async (wrapper) =>
