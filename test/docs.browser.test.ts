@@ -1,25 +1,13 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { parse as parseYaml } from 'yaml';
 import { SPEC_PATH } from '../src/http/contract';
+import { ARTIFACTS, launchChromium } from './helpers/browser';
 import { createTestDatabase, type TestDatabase } from './helpers/databases';
 import { startService, type RunningService } from './helpers/service';
 import { CLIENT_ID, mintToken } from './helpers/tokens';
-
-// Debian's Chromium (`npx playwright install` cannot download here), driven by playwright-core.
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
-const ARTIFACTS = 'test-artifacts';
 
 // The page is what is under test, not the database: SQLite alone is enough.
 describe('GET /docs in headless Chromium', function () {
@@ -32,14 +20,9 @@ describe('GET /docs in headless Chromium', function () {
   const pageErrors: string[] = [];
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must run the browser test (.ci/run installs it)`);
-      console.log(`\n  SKIPPED: the docs page browser test needs ${CHROMIUM} (apt-get install chromium)\n`);
-      this.skip();
-    }
+    browser = await launchChromium(this, 'the docs page browser test');
     database = await createTestDatabase('sqlite');
     running = await startService(database.url);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('request', (request) => requested.push(request.url()));
     page.on('console', (message) => message.type() === 'error' && pageErrors.push(message.text()));
@@ -67,7 +50,6 @@ describe('GET /docs in headless Chromium', function () {
     expect(await createAuditEvent.locator('.opblock-summary-method').innerText()).to.equal('POST');
     expect(await createAuditEvent.locator('.opblock-summary-path').innerText()).to.equal('/audits');
 
-    mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'docs.png'), fullPage: true });
 
     const origin = new URL(running.url).origin;

@@ -1,29 +1,19 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildViewer } from '../scripts/build';
 import { loadOrCreateDevSecret } from '../src/auth/devSecret';
 import { VIEWER_CSP } from '../src/docs/viewerSite';
 import { parseCsv } from './helpers/csv';
+import { ARTIFACTS, launchChromium } from './helpers/browser';
 import { createTestDatabase, type TestDatabase } from './helpers/databases';
 import { postJson, sampleEvent, startService, type RunningService } from './helpers/service';
 import { withKnex } from './helpers/sql';
 import { TAMPERINGS } from './helpers/tamperings';
 import { mintToken, ORG } from './helpers/tokens';
 
-// Debian's Chromium driven by playwright-core, as test/docs.browser.test.ts does.
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-];
-const ARTIFACTS = 'test-artifacts';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 /** A tenant of 5 events, for verifying and then tampering with its event 3. */
@@ -106,12 +96,7 @@ describe('The viewer (GET /) in headless Chromium', function () {
     target.evaluate(() => (globalThis as unknown as InPage).document.documentElement.scrollWidth);
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must run the browser test (.ci/run installs it)`);
-      console.log(`\n  SKIPPED: the viewer's browser test needs ${CHROMIUM} (apt-get install chromium)\n`);
-      this.skip();
-    }
-    mkdirSync(ARTIFACTS, { recursive: true });
+    browser = await launchChromium(this, "the viewer's browser test");
     await buildViewer();
     database = await createTestDatabase('sqlite');
     dataDir = mkdtempSync(path.join(tmpdir(), 'audit-viewer-'));
@@ -137,7 +122,6 @@ describe('The viewer (GET /) in headless Chromium', function () {
       ),
       SMALL_ORG,
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     ({ context, page } = await newPage());
   });
   after(async () => {
