@@ -16,10 +16,11 @@ export const DOCS_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const CSS = 'text/css; charset=utf-8';
-const JAVASCRIPT = 'text/javascript; charset=utf-8';
+export const CSS = 'text/css; charset=utf-8';
+export const JAVASCRIPT = 'text/javascript; charset=utf-8';
 
-export interface DocsAsset {
+/** A file of a page the service serves (the docs', the viewer's), read once at start-up. */
+export interface PageAsset {
   contentType: typeof CSS | typeof JAVASCRIPT;
   body: Buffer;
 }
@@ -28,7 +29,7 @@ export interface DocsAsset {
 export class DocsSite {
   private constructor(
     readonly page: Buffer,
-    private readonly assets: ReadonlyMap<string, DocsAsset>,
+    private readonly assets: ReadonlyMap<string, PageAsset>,
   ) {}
 
   static async load(): Promise<DocsSite> {
@@ -49,7 +50,7 @@ export class DocsSite {
     );
   }
 
-  asset(name: string): DocsAsset | undefined {
+  asset(name: string): PageAsset | undefined {
     return this.assets.get(name);
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { projectPath } from '../projectPath';
+import { CSS, JAVASCRIPT, type PageAsset } from './site';
 
 /** Where `npm run build` puts the viewer's bundle (scripts/build.ts). */
 export const VIEWER_BUILD_DIR = projectPath('dist', 'viewer');
@@ -21,19 +22,11 @@ export const VIEWER_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const CSS = 'text/css; charset=utf-8';
-const JAVASCRIPT = 'text/javascript; charset=utf-8';
-
-export interface ViewerAsset {
-  contentType: typeof CSS | typeof JAVASCRIPT;
-  body: Buffer;
-}
-
 /** The files of GET / and GET /viewer/{asset}, read once at start-up. */
 export class ViewerSite {
   private constructor(
     readonly page: Buffer,
-    private readonly assets: ReadonlyMap<string, ViewerAsset>,
+    private readonly assets: ReadonlyMap<string, PageAsset>,
     /** The bundle files that were not found (the viewer was not built). */
     readonly missing: readonly string[],
   ) {}
@@ -43,7 +36,7 @@ export class ViewerSite {
       ['viewer.js', JAVASCRIPT],
       ['viewer.css', CSS],
     ] as const;
-    const assets = new Map<string, ViewerAsset>();
+    const assets = new Map<string, PageAsset>();
     const missing: string[] = [];
     await Promise.all(
       files.map(async ([name, contentType]) => {
@@ -58,7 +51,7 @@ export class ViewerSite {
     return new ViewerSite(await readFile(PAGE), assets, missing);
   }
 
-  asset(name: string): ViewerAsset | undefined {
+  asset(name: string): PageAsset | undefined {
     return this.assets.get(name);
   }
 }
