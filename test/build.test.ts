@@ -1,9 +1,16 @@
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUILT, buildService, buildViewer } from '../scripts/build';
+import { Worker } from 'node:worker_threads';
+import { AuditStore } from '../src/store/auditStore';
+import { openDatabase } from '../src/store/db';
+import { parseDatabaseUrl } from '../src/config';
+import type { StretchReply } from '../src/store/sqliteVerifyThread';
 import { killServices, spawnService } from './helpers/child';
+import { seedSqliteChain } from './helpers/seed';
 import { postJson, sampleEvent } from './helpers/service';
 import { authHeaders, ORG } from './helpers/tokens';
 
@@ -39,5 +46,36 @@ describe('The built service and viewer (npm run build, as npm start runs it)', (
     expect(viewer.status).to.equal(200);
     expect(await viewer.text()).to.contain('Sign in as developer');
     expect(await service.kill('SIGTERM')).to.deep.equal({ code: 0, signal: null });
+  });
+
+  it('bundles the SQLite verify thread next to main.js, and it checks a stretch of a log', async function () {
+    this.timeout(60_000);
+    const filename = path.join(scratch, 'verify.db');
+    const store = new AuditStore(openDatabase(parseDatabaseUrl(`sqlite:${filename}`)));
+    await store.migrate();
+    await store.close();
+    seedSqliteChain(filename, ORG, 50);
+    const thread = new Worker(path.resolve(path.dirname(BUILT.service), 'sqliteVerifyThread.js'), {
+      workerData: { filename, timeoutMs: 5000 },
+    });
+    try {
+      const reply = new Promise<StretchReply>((resolve) => thread.once('message', resolve));
+      thread.postMessage({ id: 7, imsOrgId: ORG, from: 1, to: 50 });
+      const { id, leaves, erasedEvents } = await reply;
+      expect({ id, erasedEvents }).to.deep.equal({ id: 7, erasedEvents: 0 });
+      const stored = new Database(filename, { readonly: true });
+      const hashes = stored
+        .prepare<[string], { leaf_hash: string }>(
+          'SELECT leaf_hash FROM audit_events WHERE ims_org_id = ? ORDER BY seq',
+        )
+        .all(ORG)
+        .map((row) => row.leaf_hash);
+      stored.close();
+      expect(Buffer.from(leaves!).toString('base64')).to.equal(
+        Buffer.concat(hashes.map((h) => Buffer.from(h, 'base64'))).toString('base64'),
+      );
+    } finally {
+      await thread.terminate();
+    }
   });
 });
