@@ -19,7 +19,8 @@ export interface MintOptions {
 /**
  * Signs a bearer token the way `npm run token` hands them to clients. The one token minter:
  * the token CLI, the contract test, the benchmarks and the tests all use it, so each of them
- * exercises the tokens clients really get. Never imported by the service itself (a lint rule).
+ * exercises the tokens clients really get. The service imports it in one file only, the viewer's
+ * dev-mode sign-in (devSignIn.ts); a lint rule refuses it anywhere else.
  */
 export function mintToken(options: MintOptions): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
