@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { verifyOffline } from './helpers/child';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,18 +17,6 @@ import { authHeaders, CLIENT_ID } from './helpers/tokens';
 
 const KEYS = [TEST_CHECKPOINT_VERIFIER_KEY];
 const PERSONAL_TAG_KEYS = 'email,phone';
-
-/** npm run verify -- --offline …, as a user runs it: its exit code and output. */
-function offline(...args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/verify.ts', '--offline', ...args],
-      { timeout: 120_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, out: stdout + stderr }),
-    ),
-  );
-}
 
 interface Erasure {
   id: string;
@@ -255,7 +243,7 @@ describeEachDatabase('Erasure', (database, kind) => {
     }
     const file = path.join(dir, `${unique()}.ndjson`);
     await writeFile(file, await exported(org, '&proofs=true'));
-    const run = await offline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--export', file);
+    const run = await verifyOffline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--export', file);
     expect(run.code, run.out).to.equal(0);
     expect(run.out).to.match(/^OK:/m);
   });

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,20 +8,9 @@ import { TEST_CHECKPOINT_VERIFIER_KEY } from './helpers/checkpointKeys';
 import { describeEachDatabase } from './helpers/databases';
 import { postJson, type RunningService, sampleEvent, startService } from './helpers/service';
 import { withKnex } from './helpers/sql';
+import { verifyOffline } from './helpers/child';
 import { TAMPERINGS } from './helpers/tamperings';
 import { authHeaders } from './helpers/tokens';
-
-/** npm run verify -- --offline …, as a user runs it: its exit code and output. */
-function offline(...args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/verify.ts', '--offline', ...args],
-      { timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, out: stdout + stderr }),
-    ),
-  );
-}
 
 // What the server serves, checked with the client package alone: the real write path's leaf
 // hashes, proofs and checkpoints, and the offline CLI on the server's own exports.
@@ -78,7 +66,7 @@ describeEachDatabase('Verification without the server', (database) => {
       'proven.ndjson',
       await (await get(`/audits/export?imsOrgId=${q(org)}&proofs=true`)).text(),
     );
-    const run = await offline('--key', key, '--export', exported);
+    const run = await verifyOffline('--key', key, '--export', exported);
     expect(run.code, run.out).to.equal(0);
     expect(run.out).to.match(/^OK: the export is the whole log at checkpoint .* tree size 12/m);
   });
@@ -100,7 +88,7 @@ describeEachDatabase('Verification without the server', (database) => {
       const runs = await Promise.all(
         [plain, proven]
           .filter((file): file is string => file !== undefined)
-          .map((file) => offline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--checkpoint', kept, '--export', file)),
+          .map((file) => verifyOffline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--checkpoint', kept, '--export', file)),
       );
       expect(
         runs.map((run) => run.code),

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { verifyOffline } from './helpers/child';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -276,7 +276,7 @@ describeEachDatabase('Retention', (database, kind) => {
       expect(since).to.include({ verified: true, prunedThrough: 300 });
       const exported = path.join(dir, `${n}.ndjson`);
       await writeFile(exported, await (await get(`/audits/export?imsOrgId=${q(org)}&proofs=true`)).text());
-      const run = await offline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--export', exported);
+      const run = await verifyOffline('--key', TEST_CHECKPOINT_VERIFIER_KEY, '--export', exported);
       expect(run.code, run.out).to.equal(0);
       expect(run.out).to.match(/^OK:/m);
     });
@@ -398,15 +398,3 @@ describeEachDatabase('Retention', (database, kind) => {
     });
   });
 });
-
-/** npm run verify -- --offline …, as a user runs it: its exit code and output. */
-function offline(...args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/verify.ts', '--offline', ...args],
-      { timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, out: stdout + stderr }),
-    ),
-  );
-}

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { testCheckpointKeyFile } from './checkpointKeys';
 import { TEST_SECRET } from './tokens';
 
@@ -109,3 +109,15 @@ export async function killServices(): Promise<void> {
 process.once('exit', () => {
   for (const service of running) service.process.kill('SIGKILL');
 });
+
+/** npm run verify -- --offline …, as a user runs it: its exit code and output. */
+export function verifyOffline(...args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/verify.ts', '--offline', ...args],
+      { timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, out: stdout + stderr }),
+    ),
+  );
+}
